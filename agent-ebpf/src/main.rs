@@ -1,0 +1,20 @@
+//! greentop's kernel side: the CPU-time ledger and process lifecycle events.
+//!
+//! Entry points are thin wrappers; the logic lives in `ledger` and `lifecycle`.
+#![no_std]
+#![no_main]
+
+mod ledger;
+mod lifecycle;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: the eBPF verifier rejects any program with a reachable panic path, so a
+    // loaded program can never get here.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,81 @@
+//! `Interval`: the plain data one tick produces and every sink consumes (batch JSON,
+//! TUI, logs). Field names are the batch JSON contract of docs/architecture.md.
+use serde::{Deserialize, Serialize};
+
+/// Everything measured in one interval. Numbers are per interval, not cumulative.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// End of the interval, RFC 3339 UTC with milliseconds.
+    pub ts: String,
+    pub interval_s: f64,
+    pub system: SystemSummary,
+    pub processes: Vec<ProcessEnergy>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemSummary {
+    /// On-CPU time of all threads, summed over CPUs.
+    pub cpu_seconds: f64,
+    /// Time CPUs spent in the idle task, summed over CPUs.
+    pub idle_seconds: f64,
+    pub cpus: u32,
+    /// Busy and idle time per CPU package (socket).
+    pub packages: Vec<PackageTime>,
+    /// How CPU time was measured: `ebpf-tp_btf`, `ebpf-raw_tp`, `ebpf-tracepoint`, `procfs`.
+    pub ledger: String,
+    /// Why fidelity is reduced, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_note: Option<String>,
+    pub ledger_health: LedgerHealthJson,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageTime {
+    pub package: u32,
+    pub cpu_seconds: f64,
+    pub idle_seconds: f64,
+}
+
+/// The ledger's own losses in the interval: zero when nothing was lost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LedgerHealthJson {
+    pub switches: u64,
+    pub flushes: u64,
+    pub overflow_charges: u64,
+    pub dropped_slices: u64,
+    pub dropped_cpu_seconds: f64,
+    pub lost_events: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessEnergy {
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    pub user: String,
+    pub uid: u32,
+    pub cgroup: String,
+    /// The ML job / unit the process belongs to (filled by the attribution issue).
+    pub job: Option<String>,
+    /// Start time, ns since boot: with `pid`, the process's identity.
+    pub start_ns: u64,
+    pub cpu_seconds: f64,
+    /// On-CPU seconds per package, in the order of `system.packages`.
+    pub cpu_seconds_by_package: Vec<f64>,
+    pub exited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Vec<ThreadEnergy>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadEnergy {
+    pub tid: u32,
+    pub comm: String,
+    pub cpu_seconds: f64,
+    pub exited: bool,
+}
+
+/// Nanoseconds to seconds, the unit of every `*_seconds` field.
+pub fn ns_to_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}

@@ -1,0 +1,431 @@
+//! The eBPF ledger's user side: each tick flips the epoch, waits for programs still
+//! writing the old one, drains its per-CPU tables and the overflow map, and applies
+//! lifecycle events, producing per-thread and per-process deltas.
+use std::collections::HashMap;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use agent_common::{CpuSlot, CpuTable, EPOCHS, LedgerStats, LifecycleEvent, OverflowKey, names};
+use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
+
+use super::loader::{self, LoadError, LoadOptions, LoadedProbes};
+use super::tasks::TaskTable;
+use super::{
+    CpuLedger, CpuTime, Fidelity, LedgerError, LedgerHealth, LedgerSample, ProcessSample,
+    ThreadSample,
+};
+use crate::topology::Topology;
+
+/// On-CPU time of one thread in the interval being drained.
+#[derive(Default)]
+struct ThreadAcc {
+    on_cpu_ns: u64,
+    by_package: Vec<u64>,
+}
+
+pub struct EbpfLedger {
+    // Maps first: they must be dropped before the programs' links in `probes`.
+    tables: PerCpuArray<MapData, CpuTable>,
+    epoch_map: Array<MapData, u64>,
+    slots: PerCpuArray<MapData, CpuSlot>,
+    overflow: PerCpuHashMap<MapData, OverflowKey, u64>,
+    stats: PerCpuArray<MapData, LedgerStats>,
+    events: RingBuf<MapData>,
+    _probes: LoadedProbes,
+    fidelity: Fidelity,
+    topology: Topology,
+    tasks: TaskTable,
+    epoch: u64,
+    last_tick: Instant,
+    last_stats: LedgerStats,
+    last_switches: u64,
+    /// Events stamped after the current flip wait for the next tick.
+    pending: Vec<LifecycleEvent>,
+    scratch: HashMap<(u32, u32), ThreadAcc>,
+    possible_cpus: usize,
+    online_cpus: Vec<u32>,
+}
+
+impl EbpfLedger {
+    /// Loads and attaches the probes. Errors say why, for the /proc fallback banner.
+    pub fn new(opts: &LoadOptions) -> Result<EbpfLedger, LoadError> {
+        let mut probes = loader::load(opts)?;
+        let possible_cpus = probes.possible_cpus;
+        let take = |ebpf: &mut aya::Ebpf, name: &'static str| {
+            ebpf.take_map(name).ok_or(LoadError::Missing(name))
+        };
+        let ebpf = &mut probes.ebpf;
+        let tables = PerCpuArray::try_from(take(ebpf, names::TABLES)?).map_err(map_err)?;
+        let epoch_map = Array::try_from(take(ebpf, names::EPOCH)?).map_err(map_err)?;
+        let slots = PerCpuArray::try_from(take(ebpf, names::SLOTS)?).map_err(map_err)?;
+        let overflow = PerCpuHashMap::try_from(take(ebpf, names::OVERFLOW)?).map_err(map_err)?;
+        let stats = PerCpuArray::try_from(take(ebpf, names::STATS)?).map_err(map_err)?;
+        let events = RingBuf::try_from(take(ebpf, names::EVENTS)?).map_err(map_err)?;
+        let fidelity = Fidelity::Ebpf {
+            attach: probes.attach.clone(),
+            notes: probes.notes.clone(),
+        };
+        let topology = Topology::read(&opts.sysfs_root, possible_cpus);
+        let mut ledger = EbpfLedger {
+            tables,
+            epoch_map,
+            slots,
+            overflow,
+            stats,
+            events,
+            _probes: probes,
+            fidelity,
+            topology,
+            tasks: TaskTable::new(&opts.procfs_root),
+            epoch: 0,
+            last_tick: Instant::now(),
+            last_stats: LedgerStats::default(),
+            last_switches: 0,
+            pending: Vec::new(),
+            scratch: HashMap::new(),
+            possible_cpus,
+            online_cpus: aya::util::online_cpus().map_err(|(_, err)| LoadError::Cpus(err))?,
+        };
+        // One discarded tick: it starts a slice on every CPU now and drops what was
+        // charged while the programs were being attached, so the first interval the
+        // caller sees starts here and is complete.
+        ledger
+            .sample()
+            .map_err(|err| LoadError::FirstTick(loader::error_chain(&err)))?;
+        Ok(ledger)
+    }
+
+    /// The loaded object, for benchmarks that read program statistics.
+    pub fn ebpf(&self) -> &aya::Ebpf {
+        &self._probes.ebpf
+    }
+
+    /// Charges the slice running on every CPU up to now, into the current epoch.
+    fn flush_cpus(&self) {
+        let Some(prog_fd) = self._probes.flush else {
+            return;
+        };
+        for &cpu in &self.online_cpus {
+            // A CPU gone offline since start-up just has nothing to flush.
+            if let Err(err) = run_on_cpu(prog_fd, cpu) {
+                tracing::debug!(cpu, %err, "flush failed");
+            }
+        }
+    }
+
+    /// Starts a new epoch and waits until no program can still write the old one.
+    fn flip_epoch(&mut self) -> Result<u32, LedgerError> {
+        let old_parity = (self.epoch % EPOCHS as u64) as u32;
+        self.epoch += 1;
+        self.epoch_map
+            .set(0, self.epoch, 0)
+            .map_err(|source| LedgerError::Map {
+                map: names::EPOCH,
+                source,
+            })?;
+        wait_for_running_programs();
+        Ok(old_parity)
+    }
+
+    /// Reads and zeroes one epoch's tables; returns per-CPU times and the epoch's losses.
+    fn drain_table(&mut self, parity: u32) -> Result<(Vec<CpuTime>, LedgerHealth), LedgerError> {
+        let tables = self
+            .tables
+            .get(&parity, 0)
+            .map_err(|source| LedgerError::Map {
+                map: names::TABLES,
+                source,
+            })?;
+        let packages = self.topology.packages.len().max(1);
+        let mut cpus = Vec::with_capacity(tables.len());
+        let mut losses = LedgerHealth::default();
+        for (cpu, table) in tables.iter().enumerate() {
+            losses.overflow_charges += table.overflow_charges;
+            losses.dropped_slices += table.dropped_slices;
+            losses.dropped_ns += table.dropped_ns;
+            cpus.push(CpuTime {
+                busy_ns: table.busy_ns,
+                idle_ns: table.idle_ns,
+            });
+            let package = self.topology.package_index(cpu);
+            for entry in table.entries.iter().filter(|e| e.tid != 0) {
+                let acc = self.scratch.entry((entry.tgid, entry.tid)).or_default();
+                acc.by_package.resize(packages, 0);
+                acc.on_cpu_ns += entry.on_cpu_ns;
+                acc.by_package[package] += entry.on_cpu_ns;
+            }
+        }
+        let zero =
+            PerCpuValues::try_from(vec![CpuTable::ZERO; self.possible_cpus]).map_err(|source| {
+                LedgerError::Map {
+                    map: names::TABLES,
+                    source: aya::maps::MapError::IoError(source),
+                }
+            })?;
+        self.tables
+            .set(parity, zero, 0)
+            .map_err(|source| LedgerError::Map {
+                map: names::TABLES,
+                source,
+            })?;
+        Ok((cpus, losses))
+    }
+
+    /// Overflow entries of the drained epoch: read, credit, delete.
+    fn drain_overflow(&mut self, parity: u32) -> Result<(), LedgerError> {
+        let err = |source| LedgerError::Map {
+            map: names::OVERFLOW,
+            source,
+        };
+        let keys: Vec<OverflowKey> = self
+            .overflow
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.epoch_parity == parity)
+            .collect();
+        let packages = self.topology.packages.len().max(1);
+        for key in keys {
+            let values = self.overflow.get(&key, 0).map_err(err)?;
+            let acc = self.scratch.entry((key.tgid, key.tid)).or_default();
+            acc.by_package.resize(packages, 0);
+            for (cpu, ns) in values.iter().enumerate() {
+                acc.on_cpu_ns += ns;
+                acc.by_package[self.topology.package_index(cpu)] += ns;
+            }
+            self.overflow.remove(&key).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Applies lifecycle events up to `until_boot_ns`, in time order.
+    fn apply_events(&mut self, until_boot_ns: u64) {
+        while let Some(item) = self.events.next() {
+            if item.len() >= std::mem::size_of::<LifecycleEvent>() {
+                // SAFETY: the item holds at least one LifecycleEvent written by the
+                // kernel side; it is Pod, and read_unaligned needs no alignment.
+                let event = unsafe { ptr::read_unaligned(item.as_ptr().cast::<LifecycleEvent>()) };
+                self.pending.push(event);
+            }
+        }
+        self.pending.sort_by_key(|e| e.ts_ns);
+        let ready = self.pending.partition_point(|e| e.ts_ns <= until_boot_ns);
+        for event in self.pending.drain(..ready) {
+            self.tasks.apply(&event);
+        }
+    }
+
+    fn read_stats(&self) -> Result<LedgerStats, aya::maps::MapError> {
+        let per_cpu = self.stats.get(&0, 0)?;
+        Ok(per_cpu.iter().fold(LedgerStats::default(), |mut sum, s| {
+            sum.flush_events += s.flush_events;
+            sum.ringbuf_lost += s.ringbuf_lost;
+            sum
+        }))
+    }
+
+    fn read_switches(&self) -> Result<u64, aya::maps::MapError> {
+        Ok(self.slots.get(&0, 0)?.iter().map(|s| s.switches).sum())
+    }
+
+    /// Adds the cumulative counters' growth since the last tick to the epoch's losses.
+    fn health(&mut self, losses: LedgerHealth) -> Result<LedgerHealth, LedgerError> {
+        let stats = self.read_stats().map_err(|source| LedgerError::Map {
+            map: names::STATS,
+            source,
+        })?;
+        let switches = self.read_switches().map_err(|source| LedgerError::Map {
+            map: names::SLOTS,
+            source,
+        })?;
+        let last = std::mem::replace(&mut self.last_stats, stats);
+        let last_switches = std::mem::replace(&mut self.last_switches, switches);
+        Ok(LedgerHealth {
+            switches: switches.saturating_sub(last_switches),
+            flushes: stats.flush_events.saturating_sub(last.flush_events),
+            lost_events: stats.ringbuf_lost.saturating_sub(last.ringbuf_lost),
+            ..losses
+        })
+    }
+
+    /// Turns the drained amounts and the task table into per-process samples.
+    fn build_processes(&mut self) -> Vec<ProcessSample> {
+        let packages = self.topology.packages.len().max(1);
+        let mut by_tgid: HashMap<u32, ProcessSample> = HashMap::new();
+        let tick = self.tasks.tick();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for ((tgid, tid), acc) in scratch.drain() {
+            let comm = self.tasks.thread_comm(tgid, tid);
+            let sample = by_tgid.entry(tgid).or_insert_with(|| ProcessSample {
+                tgid,
+                on_cpu_ns_by_package: vec![0; packages],
+                ..ProcessSample::default()
+            });
+            sample.on_cpu_ns += acc.on_cpu_ns;
+            for (sum, ns) in sample.on_cpu_ns_by_package.iter_mut().zip(&acc.by_package) {
+                *sum += ns;
+            }
+            let exited = self
+                .tasks
+                .get(tgid)
+                .and_then(|p| p.threads.get(&tid))
+                .is_some_and(|t| t.exited_at.is_some_and(|at| at <= tick));
+            sample.threads.push(ThreadSample {
+                tid,
+                comm,
+                on_cpu_ns: acc.on_cpu_ns,
+                on_cpu_ns_by_package: acc.by_package,
+                exited,
+            });
+        }
+        self.scratch = scratch;
+        let exited: Vec<(u32, u64)> = self
+            .tasks
+            .exited_this_tick()
+            .map(|p| (p.tgid, p.start_ns))
+            .collect();
+        for (tgid, _) in &exited {
+            by_tgid.entry(*tgid).or_insert_with(|| ProcessSample {
+                tgid: *tgid,
+                on_cpu_ns_by_package: vec![0; packages],
+                ..ProcessSample::default()
+            });
+        }
+        let mut out: Vec<ProcessSample> = by_tgid.into_values().collect();
+        for sample in &mut out {
+            self.tasks.resolve(sample.tgid);
+            if let Some(info) = self.tasks.get(sample.tgid) {
+                sample.start_ns = info.start_ns;
+                sample.ppid = info.ppid;
+                sample.uid = info.uid;
+                sample.comm.clone_from(&info.comm);
+                sample.cgroup.clone_from(&info.cgroup);
+                sample.exited = info.exited();
+            }
+            sample
+                .threads
+                .sort_by(|a, b| b.on_cpu_ns.cmp(&a.on_cpu_ns).then(a.tid.cmp(&b.tid)));
+        }
+        // A pid reused within the tick: the earlier process is reported on its own.
+        for old in &self.tasks.displaced {
+            out.push(ProcessSample {
+                tgid: old.tgid,
+                start_ns: old.start_ns,
+                ppid: old.ppid,
+                uid: old.uid,
+                comm: old.comm.clone(),
+                cgroup: old.cgroup.clone(),
+                on_cpu_ns_by_package: vec![0; packages],
+                exited: true,
+                ..ProcessSample::default()
+            });
+        }
+        out.sort_by(|a, b| b.on_cpu_ns.cmp(&a.on_cpu_ns).then(a.tgid.cmp(&b.tgid)));
+        out
+    }
+}
+
+impl CpuLedger for EbpfLedger {
+    fn sample(&mut self) -> Result<LedgerSample, LedgerError> {
+        self.flush_cpus();
+        let flip_boot_ns = boottime_ns();
+        let now = Instant::now();
+        let parity = self.flip_epoch()?;
+        let interval = now.duration_since(self.last_tick);
+        self.last_tick = now;
+        self.apply_events(flip_boot_ns);
+        let (cpus, losses) = self.drain_table(parity)?;
+        self.drain_overflow(parity)?;
+        let health = self.health(losses)?;
+        let processes = self.build_processes();
+        self.tasks.end_tick();
+        Ok(LedgerSample {
+            interval,
+            cpus,
+            packages: self.topology.packages.clone(),
+            cpu_package: (0..self.possible_cpus)
+                .map(|cpu| self.topology.package_index(cpu))
+                .collect(),
+            processes,
+            health,
+        })
+    }
+
+    fn fidelity(&self) -> &Fidelity {
+        &self.fidelity
+    }
+}
+
+/// Every sched_switch program that read the old epoch started before our map write;
+/// a global membarrier waits for an RCU grace period, which they all end within.
+fn wait_for_running_programs() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+    // SAFETY: membarrier takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+    if rc != 0 {
+        // No membarrier: programs run for well under a microsecond; give them 1 ms.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The `test` member of `union bpf_attr` (BPF_PROG_TEST_RUN), up to `batch_size`.
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    pad: u32,
+}
+
+/// Runs a raw_tp program once on `cpu` (an IPI into whatever runs there).
+fn run_on_cpu(prog_fd: std::os::fd::RawFd, cpu: u32) -> std::io::Result<()> {
+    const BPF_PROG_TEST_RUN: libc::c_long = 10;
+    const BPF_F_TEST_RUN_ON_CPU: u32 = 1;
+    let attr = TestRunAttr {
+        prog_fd: prog_fd as u32,
+        flags: BPF_F_TEST_RUN_ON_CPU,
+        cpu,
+        ..TestRunAttr::default()
+    };
+    // SAFETY: attr is a valid, initialised bpf_attr prefix of the size we pass; the
+    // kernel only reads it (and writes retval/duration inside it).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &attr as *const TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `CLOCK_BOOTTIME` now, the clock of the lifecycle events' timestamps.
+pub fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
+fn map_err(source: aya::maps::MapError) -> LoadError {
+    LoadError::Map(source)
+}

@@ -1,0 +1,302 @@
+//! Loads the embedded eBPF object, sizes its maps for this machine and attaches the
+//! programs, falling back from BTF tracepoints to raw tracepoints to classic ones.
+use std::path::{Path, PathBuf};
+
+use agent_common::{TABLE_SLOTS, TaskOffsets, names};
+use aya::{
+    Btf, Ebpf, EbpfLoader, Endianness,
+    programs::{BtfTracePoint, Program, RawTracePoint, TracePoint},
+};
+
+use super::btf;
+
+/// The eBPF object built by `agent/build.rs`.
+pub static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/greentop-ebpf"));
+
+/// Knobs of the kernel side; the defaults suit production.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub sysfs_root: PathBuf,
+    pub procfs_root: PathBuf,
+    /// Table slots per CPU actually used (power of two ≤ TABLE_SLOTS); lower only in tests.
+    pub table_slots: u32,
+    /// Entries of the overflow map; `None` sizes it from pid_max.
+    pub overflow_entries: Option<u32>,
+}
+
+impl LoadOptions {
+    pub fn new(sysfs_root: &Path, procfs_root: &Path) -> Self {
+        LoadOptions {
+            sysfs_root: sysfs_root.to_path_buf(),
+            procfs_root: procfs_root.to_path_buf(),
+            table_slots: TABLE_SLOTS as u32,
+            overflow_entries: None,
+        }
+    }
+}
+
+/// Why the probes could not be loaded; shown to the user with the /proc fallback.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "loading eBPF programs failed: {source} (needs root, or CAP_BPF and CAP_PERFMON, on a kernel with eBPF)"
+    )]
+    Load {
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+    #[error("attaching {what} failed; tried {tried}")]
+    Attach { what: &'static str, tried: String },
+    #[error("opening the ledger's maps: {0}")]
+    Map(#[from] aya::maps::MapError),
+    #[error("first read of the ledger failed: {0}")]
+    FirstTick(String),
+    #[error("eBPF object has no {0}")]
+    Missing(&'static str),
+    #[error("listing online CPUs: {0}")]
+    Cpus(std::io::Error),
+}
+
+/// Programs loaded and attached; dropping it detaches everything.
+pub struct LoadedProbes {
+    /// The flush program, run on each CPU at every tick (see `ebpf::flush_cpus`).
+    pub flush: Option<std::os::fd::RawFd>,
+    pub ebpf: Ebpf,
+    /// How sched_switch was hooked: `tp_btf`, `raw_tp` or `tracepoint`.
+    pub attach: String,
+    /// What was degraded and why.
+    pub notes: Vec<String>,
+    pub possible_cpus: usize,
+    pub overflow_entries: u32,
+}
+
+/// Loads and attaches the ledger and lifecycle programs.
+pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
+    let mut notes = Vec::new();
+    let btf_path = opts.sysfs_root.join("kernel/btf/vmlinux");
+    let btf = match Btf::parse_file(&btf_path, Endianness::default()) {
+        Ok(btf) => Some(btf),
+        Err(err) => {
+            notes.push(format!(
+                "no usable kernel BTF at {} ({err}): raw tracepoints instead of BTF ones",
+                btf_path.display()
+            ));
+            None
+        }
+    };
+    let offsets = if btf.is_some() {
+        btf::task_offsets(&btf_path).unwrap_or_else(|err| {
+            notes.push(format!(
+                "task_struct offsets unknown ({err}): forks carry no child ids"
+            ));
+            TaskOffsets::default()
+        })
+    } else {
+        TaskOffsets::default()
+    };
+    let possible_cpus = aya::util::nr_cpus().map_err(|(_, err)| LoadError::Cpus(err))?;
+    let overflow_entries = opts
+        .overflow_entries
+        .unwrap_or_else(|| overflow_entries_for(read_pid_max(&opts.procfs_root)));
+    let slot_mask = opts
+        .table_slots
+        .clamp(1, TABLE_SLOTS as u32)
+        .next_power_of_two()
+        - 1;
+    let mut ebpf = EbpfLoader::new()
+        .btf(btf.as_ref())
+        .override_global(names::GLOBAL_SLOT_MASK, &slot_mask, true)
+        .override_global(names::GLOBAL_TASK_OFFSETS, &offsets, true)
+        .map_max_entries(names::OVERFLOW, overflow_entries)
+        .map_max_entries(names::EVENTS, ringbuf_bytes(possible_cpus))
+        .load(EBPF_OBJECT)
+        .map_err(|source| LoadError::Load {
+            source: Box::new(source),
+        })?;
+
+    for (what, tracepoint) in [
+        ("lifecycle_fork", "sched_process_fork"),
+        ("lifecycle_exec", "sched_process_exec"),
+        ("lifecycle_exit", "sched_process_exit"),
+    ] {
+        let kinds = attach_with_fallback(&mut ebpf, what, tracepoint, btf.as_ref(), false)?;
+        if kinds != "tp_btf" && btf.is_some() {
+            notes.push(format!("{tracepoint} attached as {kinds}"));
+        }
+    }
+    let attach = attach_with_fallback(
+        &mut ebpf,
+        "ledger_switch",
+        "sched_switch",
+        btf.as_ref(),
+        true,
+    )?;
+    let flush = match load_flush(&mut ebpf) {
+        Ok(fd) => Some(fd),
+        Err(err) => {
+            notes.push(format!(
+                "no tick flush ({err}): a thread that holds its CPU is charged at its next switch"
+            ));
+            None
+        }
+    };
+    Ok(LoadedProbes {
+        flush,
+        ebpf,
+        attach,
+        notes,
+        possible_cpus,
+        overflow_entries,
+    })
+}
+
+/// Attaches `<prefix>_btf`, else `<prefix>_raw`, else (`classic`) `<prefix>_tp`;
+/// returns which one took.
+pub fn attach_with_fallback(
+    ebpf: &mut Ebpf,
+    prefix: &'static str,
+    tracepoint: &str,
+    btf: Option<&Btf>,
+    classic: bool,
+) -> Result<String, LoadError> {
+    let mut tried = Vec::new();
+    if let Some(btf) = btf {
+        match attach_one(ebpf, &format!("{prefix}_btf"), |prog| match prog {
+            Program::BtfTracePoint(p) => attach_btf(p, tracepoint, btf),
+            _ => Err("not a tp_btf program".to_string()),
+        }) {
+            Ok(()) => return Ok("tp_btf".to_string()),
+            Err(err) => tried.push(format!("tp_btf: {err}")),
+        }
+    }
+    match attach_one(ebpf, &format!("{prefix}_raw"), |prog| match prog {
+        Program::RawTracePoint(p) => attach_raw(p, tracepoint),
+        _ => Err("not a raw_tp program".to_string()),
+    }) {
+        Ok(()) => return Ok("raw_tp".to_string()),
+        Err(err) => tried.push(format!("raw_tp: {err}")),
+    }
+    if classic {
+        match attach_one(ebpf, &format!("{prefix}_tp"), |prog| match prog {
+            Program::TracePoint(p) => attach_classic(p, tracepoint),
+            _ => Err("not a tracepoint program".to_string()),
+        }) {
+            Ok(()) => return Ok("tracepoint".to_string()),
+            Err(err) => tried.push(format!("tracepoint: {err}")),
+        }
+    }
+    Err(LoadError::Attach {
+        what: prefix,
+        tried: tried.join("; "),
+    })
+}
+
+fn attach_one(
+    ebpf: &mut Ebpf,
+    name: &str,
+    attach: impl FnOnce(&mut Program) -> Result<(), String>,
+) -> Result<(), String> {
+    let prog = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("program {name} missing from the object"))?;
+    attach(prog)
+}
+
+fn attach_btf(prog: &mut BtfTracePoint, tracepoint: &str, btf: &Btf) -> Result<(), String> {
+    prog.load(tracepoint, btf).map_err(|e| error_chain(&e))?;
+    prog.attach().map(drop).map_err(|e| error_chain(&e))
+}
+
+fn attach_raw(prog: &mut RawTracePoint, tracepoint: &str) -> Result<(), String> {
+    prog.load().map_err(|e| error_chain(&e))?;
+    prog.attach(tracepoint)
+        .map(drop)
+        .map_err(|e| error_chain(&e))
+}
+
+fn attach_classic(prog: &mut TracePoint, tracepoint: &str) -> Result<(), String> {
+    prog.load().map_err(|e| error_chain(&e))?;
+    prog.attach("sched", tracepoint)
+        .map(drop)
+        .map_err(|e| error_chain(&e))
+}
+
+/// Loads (without attaching) the flush program and returns its fd, which stays
+/// valid while `ebpf` lives.
+fn load_flush(ebpf: &mut Ebpf) -> Result<std::os::fd::RawFd, String> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut("ledger_flush")
+        .ok_or("program ledger_flush missing")?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| error_chain(&e))?;
+    prog.load().map_err(|e| error_chain(&e))?;
+    let fd = prog.fd().map_err(|e| error_chain(&e))?;
+    Ok(fd.as_fd().as_raw_fd())
+}
+
+/// Renders an error with its sources, so the user sees the errno at the bottom.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+fn read_pid_max(procfs_root: &Path) -> u32 {
+    std::fs::read_to_string(procfs_root.join("sys/kernel/pid_max"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// One overflow entry per possible thread, capped: each entry costs 8 bytes per CPU.
+fn overflow_entries_for(pid_max: u32) -> u32 {
+    pid_max.clamp(1024, 65_536)
+}
+
+/// 64 KiB of events per CPU, as a power of two between 256 KiB and 16 MiB.
+fn ringbuf_bytes(possible_cpus: usize) -> u32 {
+    let wanted = (possible_cpus as u64).saturating_mul(64 * 1024);
+    wanted
+        .clamp(256 * 1024, 16 * 1024 * 1024)
+        .next_power_of_two() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_machine() {
+        for (pid_max, want) in [(100, 1024), (32_768, 32_768), (4_194_304, 65_536)] {
+            assert_eq!(overflow_entries_for(pid_max), want, "pid_max {pid_max}");
+        }
+        for (cpus, want) in [
+            (1, 256 << 10),
+            (2, 256 << 10),
+            (8, 512 << 10),
+            (6, 512 << 10),
+            (4096, 16 << 20),
+        ] {
+            assert_eq!(ringbuf_bytes(cpus), want, "cpus {cpus}");
+        }
+    }
+
+    #[test]
+    fn pid_max_is_read_from_the_procfs_root() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_pid_max(dir.path()), 32_768, "missing file: default");
+        std::fs::create_dir_all(dir.path().join("sys/kernel")).unwrap();
+        std::fs::write(dir.path().join("sys/kernel/pid_max"), "4194304\n").unwrap();
+        assert_eq!(read_pid_max(dir.path()), 4_194_304);
+    }
+}

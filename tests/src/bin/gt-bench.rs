@@ -1,0 +1,188 @@
+//! Benchmarks that need root and the real kernel.
+//!
+//! `gt-bench ebpf [ROUNDS] [SECS]`: ns per sched_switch event of three programs,
+//! each attached alone (so none pays the others' cache misses) for SECS under the
+//! same context-switch load, in alternating rounds of one run, read from bpf_stats:
+//! the counter-only floor, the same plus one `bpf_ktime_get_ns` (clock floor: what
+//! any time-measuring program pays), the textbook LRU per-CPU hash ledger
+//! (reference), and greentop's ledger with its user side ticking every 250 ms
+//! (whose CPU time per tick is reported too).
+use std::time::{Duration, Instant};
+
+use agent::probes::CpuLedger;
+use agent::probes::ebpf::EbpfLedger;
+use agent::probes::loader::{EBPF_OBJECT, LoadOptions, attach_with_fallback, error_chain};
+use anyhow::{Context, anyhow, bail};
+
+struct Row {
+    floor: Phase,
+    clock: Phase,
+    reference: Phase,
+    ledger: Phase,
+}
+
+/// bpf_stats of one program over one phase.
+struct Phase {
+    ns_per_event: f64,
+    events_per_s: f64,
+    tick_us: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ebpf") => {
+            let rounds = args.get(1).map_or(Ok(5), |s| s.parse()).context("ROUNDS")?;
+            let secs = args.get(2).map_or(Ok(2.0), |s| s.parse()).context("SECS")?;
+            bench_ebpf(rounds, secs)
+        }
+        _ => bail!("usage: gt-bench ebpf [ROUNDS] [SECS]"),
+    }
+}
+
+fn bench_ebpf(rounds: usize, secs: f64) -> anyhow::Result<()> {
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .context("enabling bpf_stats (needs root)")?;
+    println!(
+        "round  floor_ns  clock_ns  reference_ns  ledger_ns  ledger/floor  ledger/clock  reference/floor  switches/s  tick_cpu_us"
+    );
+    let mut rows = Vec::new();
+    for round in 1..=rounds {
+        let row = Row {
+            floor: phase_alone("floor_switch", secs)?,
+            clock: phase_alone("clock_switch", secs)?,
+            reference: phase_alone("reference_switch", secs)?,
+            ledger: phase_ledger(secs)?,
+        };
+        println!(
+            "{round:>5}  {:>8.1}  {:>8.1}  {:>12.1}  {:>9.1}  {:>12.2}  {:>12.2}  {:>15.2}  {:>10.0}  {:>7.0}",
+            row.floor.ns_per_event,
+            row.clock.ns_per_event,
+            row.reference.ns_per_event,
+            row.ledger.ns_per_event,
+            row.ledger.ns_per_event / row.floor.ns_per_event,
+            row.ledger.ns_per_event / row.clock.ns_per_event,
+            row.reference.ns_per_event / row.floor.ns_per_event,
+            row.ledger.events_per_s,
+            row.ledger.tick_us,
+        );
+        rows.push(row);
+    }
+    let med = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(f).collect());
+    println!(
+        "median of {rounds}: floor {:.1} ns/event, clock floor {:.1}, reference {:.1}, ledger {:.1}; \
+         ledger/floor {:.2} (target <= 1.50), ledger/clock floor {:.2}, reference/floor {:.2}; \
+         {:.0} switches/s; tick {:.0} us of CPU",
+        med(&|r| r.floor.ns_per_event),
+        med(&|r| r.clock.ns_per_event),
+        med(&|r| r.reference.ns_per_event),
+        med(&|r| r.ledger.ns_per_event),
+        med(&|r| r.ledger.ns_per_event / r.floor.ns_per_event),
+        med(&|r| r.ledger.ns_per_event / r.clock.ns_per_event),
+        med(&|r| r.reference.ns_per_event / r.floor.ns_per_event),
+        med(&|r| r.ledger.events_per_s),
+        med(&|r| r.ledger.tick_us),
+    );
+    Ok(())
+}
+
+/// One benchmark program attached alone to sched_switch.
+fn phase_alone(prefix: &'static str, secs: f64) -> anyhow::Result<Phase> {
+    let btf = aya::Btf::from_sys_fs().ok();
+    let mut ebpf = aya::EbpfLoader::new()
+        .btf(btf.as_ref())
+        .load(EBPF_OBJECT)
+        .context("loading the eBPF object")?;
+    let kind = attach_with_fallback(&mut ebpf, prefix, "sched_switch", btf.as_ref(), false)
+        .map_err(|e| anyhow!(error_chain(&e)))?;
+    let name = program_name(prefix, &kind);
+    let before = prog_stats(&ebpf, &name)?;
+    let wall = run_load(secs, || Ok(()))?;
+    let after = prog_stats(&ebpf, &name)?;
+    Ok(phase(before, after, wall, f64::NAN))
+}
+
+/// greentop's ledger as it runs in production, ticking every 250 ms.
+fn phase_ledger(secs: f64) -> anyhow::Result<Phase> {
+    let opts = LoadOptions::new("/sys".as_ref(), "/proc".as_ref());
+    let mut ledger = EbpfLedger::new(&opts).map_err(|e| anyhow!(error_chain(&e)))?;
+    let kind = ledger
+        .fidelity()
+        .label()
+        .trim_start_matches("ebpf-")
+        .to_string();
+    let name = program_name("ledger_switch", &kind);
+    let before = prog_stats(ledger.ebpf(), &name)?;
+    let mut tick_us = Vec::new();
+    let wall = run_load(secs, || {
+        let cpu_ns = thread_cpu_ns();
+        ledger.sample().map_err(|e| anyhow!(error_chain(&e)))?;
+        tick_us.push((thread_cpu_ns() - cpu_ns) as f64 / 1e3);
+        Ok(())
+    })?;
+    let after = prog_stats(ledger.ebpf(), &name)?;
+    Ok(phase(before, after, wall, median(tick_us)))
+}
+
+fn program_name(prefix: &str, kind: &str) -> String {
+    let suffix = match kind {
+        "tp_btf" => "btf",
+        "raw_tp" => "raw",
+        _ => "tp",
+    };
+    format!("{prefix}_{suffix}")
+}
+
+/// Runs the ping-pong load for `secs`, calling `tick` every 250 ms; returns wall s.
+fn run_load(secs: f64, mut tick: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let load = std::env::current_exe()?.with_file_name("gt-load");
+    let mut child = std::process::Command::new(&load)
+        .args(["pingpong", &secs.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("spawning {}", load.display()))?;
+    let start = Instant::now();
+    while child.try_wait()?.is_none() {
+        std::thread::sleep(Duration::from_millis(250));
+        tick()?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn phase(before: (u64, u64), after: (u64, u64), wall_s: f64, tick_us: f64) -> Phase {
+    let events = after.1.saturating_sub(before.1);
+    Phase {
+        ns_per_event: after.0.saturating_sub(before.0) as f64 / events.max(1) as f64,
+        events_per_s: events as f64 / wall_s,
+        tick_us,
+    }
+}
+
+/// (run time ns, run count) of a loaded program.
+fn prog_stats(ebpf: &aya::Ebpf, name: &str) -> anyhow::Result<(u64, u64)> {
+    let prog = ebpf
+        .program(name)
+        .with_context(|| format!("program {name}"))?;
+    let info = prog.info().with_context(|| format!("info of {name}"))?;
+    Ok((info.run_time().as_nanos() as u64, info.run_count()))
+}
+
+/// CPU time of this thread: a tick's cost without the RCU grace period it sleeps in.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| !v.is_nan());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

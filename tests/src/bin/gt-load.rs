@@ -1,0 +1,123 @@
+//! Workload generator for the integration tests and benchmarks.
+//!
+//! `gt-load busy SECS`            spin on one thread for SECS of CPU-ish wall time
+//! `gt-load threads N SECS`       N named threads (`worker-I`) spinning for SECS
+//! `gt-load burst N MS`           N children in turn, each `busy-ms MS`; prints the
+//!                                children's CPU ns from getrusage(RUSAGE_CHILDREN)
+//! `gt-load busy-ms MS`           spin for MS milliseconds of own CPU time
+//! `gt-load pingpong SECS`        two threads bouncing a byte over pipes (context switches)
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| -> f64 {
+        args.get(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| usage())
+    };
+    match args.first().map(String::as_str) {
+        Some("busy") => spin_wall(Duration::from_secs_f64(num(1))),
+        Some("busy-ms") => spin_cpu(Duration::from_secs_f64(num(1) / 1e3)),
+        Some("threads") => threads(num(1) as usize, Duration::from_secs_f64(num(2))),
+        Some("burst") => burst(num(1) as usize, num(2)),
+        Some("pingpong") => pingpong(Duration::from_secs_f64(num(1))),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: gt-load busy SECS | busy-ms MS | threads N SECS | burst N MS | pingpong SECS"
+    );
+    std::process::exit(2)
+}
+
+fn spin_wall(wall: Duration) {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < wall {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+}
+
+/// Spins until this thread has used `cpu` of CPU time (CLOCK_THREAD_CPUTIME_ID).
+fn spin_cpu(cpu: Duration) {
+    let start = thread_cpu();
+    let mut x = 0u64;
+    while thread_cpu() - start < cpu {
+        for i in 0..1_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn threads(n: usize, wall: Duration) {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || spin_wall(wall))
+                .expect("spawn thread")
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("join thread");
+    }
+}
+
+fn burst(n: usize, ms: f64) {
+    let exe = std::env::current_exe().expect("current_exe");
+    for _ in 0..n {
+        let status = std::process::Command::new(&exe)
+            .args(["busy-ms", &ms.to_string()])
+            .status()
+            .expect("spawn child");
+        assert!(status.success());
+    }
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: usage is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let ns = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1_000;
+    println!(
+        "children_cpu_ns {}",
+        ns(usage.ru_utime) + ns(usage.ru_stime)
+    );
+}
+
+fn pingpong(wall: Duration) {
+    let (mut a_rx, mut b_tx) = std::io::pipe().expect("pipe");
+    let (mut b_rx, mut a_tx) = std::io::pipe().expect("pipe");
+    let start = Instant::now();
+    let echo = std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        while a_rx.read_exact(&mut byte).is_ok() && byte[0] != 0 {
+            if a_tx.write_all(&byte).is_err() {
+                break;
+            }
+        }
+    });
+    let mut byte = [1u8; 1];
+    let mut rounds = 0u64;
+    while start.elapsed() < wall {
+        b_tx.write_all(&[1]).expect("write");
+        b_rx.read_exact(&mut byte).expect("read");
+        rounds += 1;
+    }
+    b_tx.write_all(&[0]).expect("write");
+    echo.join().expect("join");
+    println!("rounds {rounds}");
+}

@@ -1,0 +1,130 @@
+//! Helpers for the integration tests: a real eBPF ledger, workloads, and the
+//! kernel's own accounting (`/proc/PID/schedstat`) as the oracle.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use agent::probes::ebpf::EbpfLedger;
+use agent::probes::loader::{LoadOptions, error_chain};
+use agent::probes::{CpuLedger, LedgerSample, ProcessSample};
+
+/// Path of the workload generator built with this package: integration tests run
+/// from `target/<profile>/deps/`, the binary sits in `target/<profile>/`.
+pub fn gt_load() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let path = profile_dir.join("gt-load");
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
+
+/// Default options on the real /sys and /proc.
+pub fn options() -> LoadOptions {
+    LoadOptions::new(Path::new("/sys"), Path::new("/proc"))
+}
+
+/// Loads the eBPF ledger, or fails the test saying exactly why.
+pub fn ledger_with(opts: &LoadOptions) -> EbpfLedger {
+    match EbpfLedger::new(opts) {
+        Ok(ledger) => ledger,
+        Err(err) => panic!(
+            "eBPF probes could not load: {} (these tests need root on a kernel with BTF; uid={})",
+            error_chain(&err),
+            // SAFETY: getuid cannot fail.
+            unsafe { libc::getuid() }
+        ),
+    }
+}
+
+pub fn ledger() -> EbpfLedger {
+    ledger_with(&options())
+}
+
+/// Starts `gt-load ARGS` with stdout captured.
+pub fn spawn_load(args: &[&str]) -> Child {
+    Command::new(gt_load())
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn gt-load")
+}
+
+/// The kernel's account of one exited child.
+pub struct Oracle {
+    /// `/proc/PID/schedstat` of the zombie: on-CPU ns of the main thread.
+    pub leader_ns: u64,
+    /// getrusage(RUSAGE_CHILDREN) growth over the reap: the whole process, all threads.
+    pub process_ns: u64,
+}
+
+/// Waits for the child to exit without reaping it, reads its final on-CPU ns from
+/// `/proc/PID/schedstat`, then reaps it and measures what getrusage gained.
+pub fn wait_with_schedstat(child: &mut Child) -> Oracle {
+    let pid = child.id();
+    // SAFETY: an all-zero siginfo_t is valid; waitid writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer; WNOWAIT leaves the zombie for us to read.
+    let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+    assert_eq!(rc, 0, "waitid({pid}) failed");
+    let leader_ns = schedstat_ns(&format!("/proc/{pid}/schedstat"));
+    let before = children_cpu_ns();
+    let status = child.wait().expect("reap child");
+    assert!(status.success(), "gt-load failed: {status}");
+    Oracle {
+        leader_ns,
+        process_ns: children_cpu_ns() - before,
+    }
+}
+
+/// utime + stime of this process's reaped children, in ns (µs resolution).
+pub fn children_cpu_ns() -> u64 {
+    // SAFETY: an all-zero rusage is valid; getrusage only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: usage is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let ns = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1_000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
+}
+
+/// First field of a schedstat file: on-CPU ns.
+pub fn schedstat_ns(path: &str) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    text.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("bad schedstat in {path}: {text:?}"))
+}
+
+/// All samples' rows for one pid, in order.
+pub fn rows_for(samples: &[LedgerSample], pid: u32) -> Vec<&ProcessSample> {
+    samples
+        .iter()
+        .flat_map(|s| s.processes.iter())
+        .filter(|p| p.tgid == pid)
+        .collect()
+}
+
+/// Sum of on-CPU ns over rows.
+pub fn total_ns(rows: &[&ProcessSample]) -> u64 {
+    rows.iter().map(|p| p.on_cpu_ns).sum()
+}
+
+/// Takes one sample, failing the test with the error if the tick fails.
+pub fn sample(ledger: &mut dyn CpuLedger) -> LedgerSample {
+    ledger
+        .sample()
+        .unwrap_or_else(|e| panic!("ledger tick failed: {}", error_chain(&e)))
+}
+
+/// Relative difference |a-b|/b.
+pub fn rel_diff(a: u64, b: u64) -> f64 {
+    (a as f64 - b as f64).abs() / (b as f64).max(1.0)
+}
+
+/// Online CPUs, from sysconf.
+pub fn online_cpus() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) as u64 }
+}

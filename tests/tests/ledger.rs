@@ -1,0 +1,219 @@
+//! The eBPF ledger against the kernel's own accounting, for real, as root.
+use std::time::{Duration, Instant};
+
+use greentop_tests::*;
+
+#[test]
+fn busy_child_matches_schedstat() {
+    let mut ledger = ledger();
+    let mut samples = vec![sample(&mut ledger)];
+    let mut child = spawn_load(&["busy", "2"]);
+    let pid = child.id();
+    // Tick while it runs, as the agent would.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        std::thread::sleep(Duration::from_millis(300));
+        samples.push(sample(&mut ledger));
+    }
+    let oracle_ns = wait_with_schedstat(&mut child).leader_ns;
+    std::thread::sleep(Duration::from_millis(50));
+    samples.push(sample(&mut ledger));
+    let rows = rows_for(&samples, pid);
+    let measured = total_ns(&rows);
+    assert!(
+        rows.len() >= 4,
+        "child seen in every tick it ran: {} rows",
+        rows.len()
+    );
+    assert!(
+        rel_diff(measured, oracle_ns) < 0.02,
+        "ledger {measured} ns vs schedstat {oracle_ns} ns"
+    );
+    assert!(
+        rows.last().is_some_and(|p| p.exited),
+        "last row flagged exited"
+    );
+    assert!(
+        rows.iter().all(|p| p.comm == "gt-load"),
+        "comm after exec: {:?}",
+        rows[0].comm
+    );
+    assert_eq!(rows[0].ppid, std::process::id(), "ppid is the test process");
+}
+
+#[test]
+fn threads_appear_and_sum_to_their_process() {
+    let mut ledger = ledger();
+    let mut samples = vec![sample(&mut ledger)];
+    let mut child = spawn_load(&["threads", "4", "1.5"]);
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(800));
+    samples.push(sample(&mut ledger));
+    let oracle_ns = wait_with_schedstat(&mut child).process_ns;
+    samples.push(sample(&mut ledger));
+    let rows = rows_for(&samples, pid);
+    for row in &rows {
+        let sum: u64 = row.threads.iter().map(|t| t.on_cpu_ns).sum();
+        assert_eq!(
+            sum, row.on_cpu_ns,
+            "threads sum to the process in every interval"
+        );
+        let by_package: u64 = row.on_cpu_ns_by_package.iter().sum();
+        assert_eq!(by_package, row.on_cpu_ns, "packages sum to the process");
+    }
+    for i in 0..4 {
+        let name = format!("worker-{i}");
+        let ns: u64 = rows
+            .iter()
+            .flat_map(|r| r.threads.iter())
+            .filter(|t| t.comm == name)
+            .map(|t| t.on_cpu_ns)
+            .sum();
+        assert!(ns > 300_000_000, "{name} ran {ns} ns, expected > 0.3 s");
+    }
+    let measured = total_ns(&rows);
+    assert!(
+        rel_diff(measured, oracle_ns) < 0.02,
+        "ledger {measured} vs getrusage {oracle_ns}"
+    );
+}
+
+#[test]
+fn short_lived_children_between_two_ticks_are_kept() {
+    let mut ledger = ledger();
+    sample(&mut ledger);
+    let child = spawn_load(&["burst", "200", "4"]);
+    let spawner = child.id();
+    let output = child.wait_with_output().expect("wait burst");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let children_ns: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("burst printed {text:?}"));
+    let after = sample(&mut ledger);
+    let children: Vec<_> = after
+        .processes
+        .iter()
+        .filter(|p| p.ppid == spawner)
+        .collect();
+    assert_eq!(children.len(), 200, "every child is in the ledger");
+    assert!(children.iter().all(|p| p.exited), "all flagged exited");
+    let measured: u64 = children.iter().map(|p| p.on_cpu_ns).sum();
+    let ratio = measured as f64 / children_ns as f64;
+    assert!(
+        (0.99..1.05).contains(&ratio),
+        "children: ledger {measured} ns vs getrusage {children_ns} ns (ratio {ratio:.4})"
+    );
+}
+
+#[test]
+fn busy_plus_idle_is_wall_time_on_every_cpu() {
+    let mut ledger = ledger();
+    sample(&mut ledger);
+    let mut child = spawn_load(&["busy", "1.5"]);
+    std::thread::sleep(Duration::from_secs(4));
+    let s = sample(&mut ledger);
+    wait_with_schedstat(&mut child);
+    let accounted: u64 = s.cpus.iter().map(|c| c.busy_ns + c.idle_ns).sum();
+    let expected = s.interval.as_nanos() as u64 * online_cpus();
+    assert!(
+        rel_diff(accounted, expected) < 0.01,
+        "busy+idle {accounted} ns vs wall×CPUs {expected} ns"
+    );
+    let busy: u64 = s.cpus.iter().map(|c| c.busy_ns).sum();
+    let attributed: u64 = s.processes.iter().map(|p| p.on_cpu_ns).sum();
+    assert_eq!(
+        busy,
+        attributed + s.health.dropped_ns,
+        "busy time is fully attributed"
+    );
+}
+
+#[test]
+fn reused_pid_is_two_processes() {
+    let mut ledger = ledger();
+    sample(&mut ledger);
+    let mut first = spawn_load(&["busy", "0.3"]);
+    let pid = first.id();
+    wait_with_schedstat(&mut first);
+    let s1 = sample(&mut ledger);
+    let second = (0..50).find_map(|_| {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+            .expect("write ns_last_pid (needs root)");
+        let child = spawn_load(&["busy", "0.3"]);
+        if child.id() == pid {
+            Some(child)
+        } else {
+            let mut child = child;
+            wait_with_schedstat(&mut child);
+            None
+        }
+    });
+    let mut second = second.expect("could not get the same pid back in 50 tries");
+    wait_with_schedstat(&mut second);
+    let s2 = sample(&mut ledger);
+    let a = rows_for(std::slice::from_ref(&s1), pid);
+    let b = rows_for(std::slice::from_ref(&s2), pid);
+    assert_eq!((a.len(), b.len()), (1, 1), "one row per interval");
+    assert_ne!(
+        a[0].start_ns, b[0].start_ns,
+        "different start times: two processes"
+    );
+    assert!(a[0].exited && b[0].exited);
+    assert!(a[0].on_cpu_ns > 250_000_000 && b[0].on_cpu_ns > 250_000_000);
+}
+
+#[test]
+fn map_pressure_is_counted_not_hidden() {
+    let mut opts = options();
+    opts.table_slots = 2;
+    opts.overflow_entries = Some(4);
+    let mut ledger = ledger_with(&opts);
+    sample(&mut ledger);
+    let mut child = spawn_load(&["threads", "24", "0.5"]);
+    wait_with_schedstat(&mut child);
+    let s = sample(&mut ledger);
+    assert!(
+        s.health.overflow_charges > 0,
+        "overflow used: {:?}",
+        s.health
+    );
+    assert!(
+        s.health.dropped_slices > 0 && s.health.dropped_ns > 0,
+        "drops counted: {:?}",
+        s.health
+    );
+    let busy: u64 = s.cpus.iter().map(|c| c.busy_ns).sum();
+    let attributed: u64 = s.processes.iter().map(|p| p.on_cpu_ns).sum();
+    assert_eq!(
+        busy,
+        attributed + s.health.dropped_ns,
+        "every busy ns is attributed or counted as dropped"
+    );
+}
+
+#[test]
+fn missing_btf_falls_back_to_raw_tracepoints_and_says_so() {
+    let sysfs = tempfile::tempdir().unwrap();
+    let opts = agent::probes::loader::LoadOptions::new(sysfs.path(), std::path::Path::new("/proc"));
+    let mut ledger = ledger_with(&opts);
+    let fidelity = agent::probes::CpuLedger::fidelity(&ledger).clone();
+    let note = fidelity.note().unwrap_or_default();
+    assert_eq!(fidelity.label(), "ebpf-raw_tp");
+    assert!(
+        note.contains("kernel/btf/vmlinux"),
+        "note names the missing file: {note}"
+    );
+    sample(&mut ledger);
+    let mut child = spawn_load(&["busy", "0.5"]);
+    let pid = child.id();
+    let oracle_ns = wait_with_schedstat(&mut child).leader_ns;
+    let s = sample(&mut ledger);
+    let measured = total_ns(&rows_for(std::slice::from_ref(&s), pid));
+    assert!(
+        rel_diff(measured, oracle_ns) < 0.02,
+        "raw_tp ledger {measured} vs {oracle_ns}"
+    );
+}

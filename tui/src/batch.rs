@@ -1,0 +1,98 @@
+//! Batch mode: one interval per line, as JSON or as a top-like table.
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use agent::model::Interval;
+use agent::pipeline::{Pipeline, open_ledger};
+
+use crate::cli::Cli;
+
+/// Rows of the human-readable table.
+const TABLE_ROWS: usize = 25;
+
+pub fn run(cli: Cli) -> ExitCode {
+    match run_inner(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("greentop: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(cli: &Cli) -> anyhow::Result<()> {
+    if !cli.batch {
+        eprintln!(
+            "greentop: the interactive view is not built yet; printing intervals as with --batch"
+        );
+    }
+    let ledger = open_ledger(&cli.common)?;
+    let mut pipeline = Pipeline::new(ledger);
+    if let Some(note) = pipeline.ledger().fidelity().note() {
+        eprintln!("greentop: {note}");
+    }
+    let delay = Duration::from_secs_f64(cli.delay_s);
+    let stdout = std::io::stdout();
+    let mut next = Instant::now() + delay;
+    let mut done = 0u64;
+    while cli.iterations.is_none_or(|n| done < n) {
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        next += delay;
+        let interval = pipeline.tick(cli.threads)?;
+        let mut out = stdout.lock();
+        if cli.json {
+            serde_json::to_writer(&mut out, &interval)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", render_table(&interval, cli.threads))?;
+        }
+        out.flush()?;
+        done += 1;
+    }
+    Ok(())
+}
+
+/// The human-readable form of one interval.
+pub fn render_table(interval: &Interval, threads: bool) -> String {
+    let sys = &interval.system;
+    let wall = interval.interval_s.max(f64::MIN_POSITIVE);
+    let mut out = format!(
+        "greentop {}  interval {:.2} s  ledger {}  CPU busy {:.2} s idle {:.2} s on {} CPUs\n",
+        interval.ts, interval.interval_s, sys.ledger, sys.cpu_seconds, sys.idle_seconds, sys.cpus
+    );
+    if let Some(note) = &sys.ledger_note {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push_str(&format!(
+        "{:>8} {:<10} {:>6} {:>9}  {}\n",
+        "PID", "USER", "CPU%", "CPU-s", "COMMAND"
+    ));
+    for p in interval.processes.iter().take(TABLE_ROWS) {
+        out.push_str(&format!(
+            "{:>8} {:<10} {:>6.1} {:>9.3}  {}{}\n",
+            p.pid,
+            truncate(&p.user, 10),
+            100.0 * p.cpu_seconds / wall,
+            p.cpu_seconds,
+            p.comm,
+            if p.exited { " (exited)" } else { "" }
+        ));
+        for t in p.threads.iter().flatten().filter(|_| threads) {
+            out.push_str(&format!(
+                "{:>8} {:<10} {:>6.1} {:>9.3}    └ {}\n",
+                t.tid,
+                "",
+                100.0 * t.cpu_seconds / wall,
+                t.cpu_seconds,
+                t.comm
+            ));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}

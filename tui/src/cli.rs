@@ -1,0 +1,80 @@
+//! greentop's command line.
+use agent::cli::CommonArgs;
+use clap::Parser;
+
+/// htop for watts and gCO₂: per-process and per-thread CPU time, energy and carbon.
+///
+/// Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF for the eBPF ledger;
+/// otherwise it samples /proc, with lower fidelity, and says why.
+#[derive(Debug, Parser)]
+#[command(name = "greentop", version)]
+pub struct Cli {
+    /// Print intervals to stdout instead of the interactive view (like `top -b`).
+    #[arg(short = 'b', long)]
+    pub batch: bool,
+    /// Stop after N intervals (default: run until interrupted).
+    #[arg(short = 'n', long = "iterations", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
+    /// Seconds per interval.
+    #[arg(short = 'd', long = "delay", value_name = "SECS", default_value_t = 1.0,
+          value_parser = parse_delay)]
+    pub delay_s: f64,
+    /// One JSON object per interval, one line each (the batch JSON contract).
+    #[arg(long)]
+    pub json: bool,
+    /// Include each process's threads.
+    #[arg(long)]
+    pub threads: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+fn parse_delay(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if (0.05..=3600.0).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("{secs} s is outside 0.05..=3600"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn delay_is_range_checked() {
+        for (text, ok) in [
+            ("1", true),
+            ("0.05", true),
+            ("0.01", false),
+            ("x", false),
+            ("4000", false),
+        ] {
+            assert_eq!(parse_delay(text).is_ok(), ok, "{text}");
+        }
+        let cli = Cli::try_parse_from([
+            "greentop",
+            "-b",
+            "-n",
+            "3",
+            "-d",
+            "0.5",
+            "--json",
+            "--threads",
+        ])
+        .unwrap();
+        assert!(cli.batch && cli.json && cli.threads);
+        assert_eq!((cli.iterations, cli.delay_s), (Some(3), 0.5));
+        assert!(Cli::try_parse_from(["greentop", "-n", "0"]).is_err());
+    }
+}
