@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::energy::select::{CpuSourceChoice, SourceOptions};
+
 /// Which CPU-time ledger to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum LedgerChoice {
@@ -26,10 +28,65 @@ pub struct CommonArgs {
     /// CPU-time ledger: eBPF probes, /proc sampling, or eBPF with /proc fallback.
     #[arg(long, value_enum, default_value_t = LedgerChoice::Auto)]
     pub ledger: LedgerChoice,
+    /// CPU energy source: measured RAPL (powercap or perf PMU) or the TDP estimate.
+    #[arg(long = "source", value_enum, default_value_t = CpuSourceChoice::Auto)]
+    pub cpu_source: CpuSourceChoice,
+    /// CPU power at full load for the estimate, in watts per package (default: TDP table).
+    #[arg(long, value_name = "WATTS", value_parser = parse_watts)]
+    pub cpu_tdp_watts: Option<f64>,
+    /// Path of libnvidia-ml.so.1 (default: the dynamic loader's search path).
+    #[arg(long, value_name = "PATH")]
+    pub nvml_lib: Option<PathBuf>,
+    /// Do not look for NVIDIA GPUs.
+    #[arg(long)]
+    pub no_gpu: bool,
     /// Ledger table slots per CPU (testing map pressure).
     #[arg(long, hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub ledger_table_slots: Option<u32>,
     /// Overflow map entries (testing map pressure).
     #[arg(long, hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub ledger_overflow_entries: Option<u32>,
+}
+
+impl CommonArgs {
+    /// The energy-source part of the options.
+    pub fn source_options(&self) -> SourceOptions {
+        SourceOptions {
+            sysfs_root: self.sysfs_root.clone(),
+            procfs_root: self.procfs_root.clone(),
+            cpu: self.cpu_source,
+            cpu_tdp_watts: self.cpu_tdp_watts,
+            nvml_lib: self.nvml_lib.clone(),
+            no_gpu: self.no_gpu,
+        }
+    }
+}
+
+fn parse_watts(text: &str) -> Result<f64, String> {
+    let watts: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of watts"))?;
+    if (1.0..=5000.0).contains(&watts) {
+        Ok(watts)
+    } else {
+        Err(format!("{watts} W is outside 1..=5000"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watts_are_range_checked() {
+        for (text, ok) in [
+            ("85", true),
+            ("1", true),
+            ("0.5", false),
+            ("x", false),
+            ("6000", false),
+        ] {
+            assert_eq!(parse_watts(text).is_ok(), ok, "{text}");
+        }
+    }
 }

@@ -27,6 +27,23 @@ pub struct SystemSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_note: Option<String>,
     pub ledger_health: LedgerHealthJson,
+    /// Energy of all CPU packages (RAPL `package` domains, or the estimate).
+    pub cpu_joules: f64,
+    /// Energy of DRAM (RAPL `dram` domains); 0 where the hardware has no DRAM counter.
+    pub dram_joules: f64,
+    /// Energy of all GPUs.
+    pub gpu_joules: f64,
+    /// `rapl-powercap`, `perf-power` or `estimated-tdp`.
+    pub cpu_source: String,
+    /// `nvml-energy`, `nvml-power` or `none`.
+    pub gpu_source: String,
+    /// Every energy domain read this interval, with its provenance.
+    pub energy: Vec<EnergyDomainJson>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuJson>,
+    /// Source reads that failed or degraded this interval, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub energy_notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -73,6 +90,49 @@ pub struct ThreadEnergy {
     pub comm: String,
     pub cpu_seconds: f64,
     pub exited: bool,
+}
+
+/// Energy of one domain (package, DRAM, GPU, …) over the interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnergyDomainJson {
+    /// `package`, `core`, `uncore`, `dram`, `psys` or `gpu`.
+    pub kind: String,
+    /// Physical package id, or GPU index.
+    pub index: u32,
+    pub name: String,
+    pub joules: f64,
+    pub watts: f64,
+    /// `rapl-powercap`, `perf-power`, `nvml-energy`, `nvml-power` or `estimated-tdp`.
+    pub source: String,
+    /// False for anything estimated or derived.
+    pub measured: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One GPU in the interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuJson {
+    pub index: u32,
+    pub name: String,
+    pub uuid: String,
+    pub joules: f64,
+    pub power_w: Option<f64>,
+    pub gpu_util_pct: Option<u32>,
+    pub mem_util_pct: Option<u32>,
+    pub processes: Vec<GpuProcessJson>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuProcessJson {
+    pub pid: u32,
+    pub used_memory_bytes: Option<u64>,
+    pub sm_util_pct: Option<u32>,
+    pub mem_util_pct: Option<u32>,
+    pub gpu_instance_id: Option<u32>,
+    pub compute_instance_id: Option<u32>,
 }
 
 /// Nanoseconds to seconds, the unit of every `*_seconds` field.

@@ -1,9 +1,13 @@
-//! The tick: read the ledger, name users, and produce one `Interval`.
+//! The tick: read the ledger and the energy sources, name users, and produce one
+//! `Interval`.
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::SystemTime;
 
 use crate::cli::{CommonArgs, LedgerChoice};
+use crate::energy::EnergySource;
+use crate::energy::select::Sources;
+use crate::energy::summary::{EnergySummary, summarize};
 use crate::model::{
     Interval, LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary, ThreadEnergy, ns_to_s,
 };
@@ -39,16 +43,36 @@ pub fn open_ledger(args: &CommonArgs) -> anyhow::Result<Box<dyn CpuLedger>> {
     )?))
 }
 
-/// One ledger and what it takes to turn its samples into Intervals.
+/// Opens the energy sources the options ask for.
+pub fn open_sources(args: &CommonArgs) -> anyhow::Result<Sources> {
+    Sources::open(&args.source_options())
+        .map_err(|err| anyhow::anyhow!("energy source unavailable: {err}"))
+}
+
+/// Opens everything a tick needs.
+pub fn open_pipeline(args: &CommonArgs) -> anyhow::Result<Pipeline> {
+    let sources = open_sources(args)?;
+    Ok(Pipeline::new(open_ledger(args)?, sources))
+}
+
+/// One ledger, the energy sources, and what it takes to turn them into Intervals.
 pub struct Pipeline {
     ledger: Box<dyn CpuLedger>,
+    sources: Sources,
     users: UserNames,
 }
 
 impl Pipeline {
-    pub fn new(ledger: Box<dyn CpuLedger>) -> Self {
+    /// Joins a ledger and sources; the sources' baselines are reset so the first
+    /// interval's energy covers the same time as its CPU time.
+    pub fn new(ledger: Box<dyn CpuLedger>, mut sources: Sources) -> Self {
+        let _ = sources.cpu.read();
+        if let Some(gpu) = sources.gpu.as_mut() {
+            let _ = gpu.read();
+        }
         Pipeline {
             ledger,
+            sources,
             users: UserNames::load(Path::new("/etc/passwd")),
         }
     }
@@ -57,10 +81,41 @@ impl Pipeline {
         self.ledger.as_ref()
     }
 
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
     /// Ends the interval and returns it; `threads` adds per-thread rows.
     pub fn tick(&mut self, threads: bool) -> Result<Interval, LedgerError> {
         let sample = self.ledger.sample()?;
-        Ok(self.interval(&sample, threads))
+        let energy = self.read_energy();
+        let mut interval = self.interval(&sample, threads);
+        let system = &mut interval.system;
+        system.cpu_joules = energy.cpu_joules;
+        system.dram_joules = energy.dram_joules;
+        system.gpu_joules = energy.gpu_joules;
+        system.cpu_source = energy.cpu_source;
+        system.gpu_source = energy.gpu_source;
+        system.energy = energy.domains;
+        system.gpus = energy.gpus;
+        system.energy_notes = energy.notes;
+        Ok(interval)
+    }
+
+    /// Reads every source; a failed read becomes a note, never a failed tick.
+    fn read_energy(&mut self) -> EnergySummary {
+        let read = |source: &mut Box<dyn EnergySource>| source.read().map_err(|e| e.to_string());
+        let cpu_name = self.sources.cpu.name().to_string();
+        let cpu = read(&mut self.sources.cpu);
+        let gpu = self
+            .sources
+            .gpu
+            .as_mut()
+            .map(|g| (g.name().to_string(), read(g)));
+        match gpu {
+            Some((gpu_name, gpu)) => summarize((&cpu_name, cpu), Some((&gpu_name, gpu))),
+            None => summarize((&cpu_name, cpu), None),
+        }
     }
 
     fn interval(&self, sample: &LedgerSample, threads: bool) -> Interval {
@@ -134,6 +189,7 @@ impl Pipeline {
                     dropped_cpu_seconds: ns_to_s(sample.health.dropped_ns),
                     lost_events: sample.health.lost_events,
                 },
+                ..SystemSummary::default()
             },
             processes,
         }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use agent::model::Interval;
-use agent::pipeline::{Pipeline, open_ledger};
+use agent::pipeline::{open_pipeline, open_sources};
 
 use crate::cli::Cli;
 
@@ -27,11 +27,20 @@ fn run_inner(cli: &Cli) -> anyhow::Result<()> {
             "greentop: the interactive view is not built yet; printing intervals as with --batch"
         );
     }
-    let ledger = open_ledger(&cli.common)?;
-    let mut pipeline = Pipeline::new(ledger);
+    if cli.list_sources {
+        print!("{}", open_sources(&cli.common)?.report());
+        return Ok(());
+    }
+    let mut pipeline = open_pipeline(&cli.common)?;
     if let Some(note) = pipeline.ledger().fidelity().note() {
         eprintln!("greentop: {note}");
     }
+    let sources = pipeline.sources();
+    eprintln!(
+        "greentop: CPU energy from {} ({})",
+        sources.cpu.name(),
+        sources.cpu_reason
+    );
     let delay = Duration::from_secs_f64(cli.delay_s);
     let stdout = std::io::stdout();
     let mut next = Instant::now() + delay;
@@ -61,7 +70,18 @@ pub fn render_table(interval: &Interval, threads: bool) -> String {
         "greentop {}  interval {:.2} s  ledger {}  CPU busy {:.2} s idle {:.2} s on {} CPUs\n",
         interval.ts, interval.interval_s, sys.ledger, sys.cpu_seconds, sys.idle_seconds, sys.cpus
     );
+    out.push_str(&format!(
+        "energy  CPU {:.2} W ({})  DRAM {:.2} W  GPU {:.2} W ({})\n",
+        sys.cpu_joules / wall,
+        sys.cpu_source,
+        sys.dram_joules / wall,
+        sys.gpu_joules / wall,
+        sys.gpu_source
+    ));
     if let Some(note) = &sys.ledger_note {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    for note in &sys.energy_notes {
         out.push_str(&format!("note: {note}\n"));
     }
     out.push_str(&format!(

@@ -26,6 +26,9 @@ pub struct Cli {
     /// Include each process's threads.
     #[arg(long)]
     pub threads: bool,
+    /// Print the energy sources found, which one is used and why, then exit.
+    #[arg(long)]
+    pub list_sources: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use agent::cli::CommonArgs;
-use agent::pipeline::{Pipeline, open_ledger};
+use agent::pipeline::{open_pipeline, open_sources};
 use clap::Parser;
 
 /// Headless greentop: measures per-process CPU time (and, soon, energy and carbon).
@@ -20,6 +20,9 @@ struct Cli {
     /// Include threads in each process.
     #[arg(long)]
     threads: bool,
+    /// Print the energy sources found, which one is used and why, then exit.
+    #[arg(long)]
+    list_sources: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -35,7 +38,11 @@ fn main() -> anyhow::Result<()> {
         "--interval-s {} is outside 0.05..=3600",
         cli.interval_s
     );
-    let mut pipeline = Pipeline::new(open_ledger(&cli.common)?);
+    if cli.list_sources {
+        print!("{}", open_sources(&cli.common)?.report());
+        return Ok(());
+    }
+    let mut pipeline = open_pipeline(&cli.common)?;
     if let Some(note) = pipeline.ledger().fidelity().note() {
         tracing::warn!("{note}");
     }
