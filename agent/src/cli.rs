@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::attribution::IdlePolicy;
 use crate::energy::select::{CpuSourceChoice, SourceOptions};
 
 /// Which CPU-time ledger to use.
@@ -40,6 +41,23 @@ pub struct CommonArgs {
     /// Do not look for NVIDIA GPUs.
     #[arg(long)]
     pub no_gpu: bool,
+    /// Grid region for the carbon intensity: FR, FRA, US-CA, SE3, gcp:us-central1, …
+    #[arg(long, value_name = "CODE")]
+    pub region: Option<String>,
+    /// Fixed carbon intensity in gCO₂/kWh (overrides the region's).
+    #[arg(long, value_name = "G_PER_KWH", value_parser = parse_intensity)]
+    pub intensity: Option<f64>,
+    /// CSV of `timestamp,g_per_kwh`: each interval uses the value at its time.
+    #[arg(long, value_name = "FILE")]
+    pub intensity_series: Option<PathBuf>,
+    /// Idle power policy: exclude (idle stays idle), share (all to busy processes),
+    /// baseline (calibrated idle stays idle) [default: exclude, or the config file's].
+    #[arg(long, value_enum)]
+    pub idle: Option<IdlePolicy>,
+    /// TOML config file (default: /etc/greentop/config.toml for root, else
+    /// ~/.config/greentop/config.toml, if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Ledger table slots per CPU (testing map pressure).
     #[arg(long, hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub ledger_table_slots: Option<u32>,
@@ -70,6 +88,17 @@ fn parse_watts(text: &str) -> Result<f64, String> {
         Ok(watts)
     } else {
         Err(format!("{watts} W is outside 1..=5000"))
+    }
+}
+
+fn parse_intensity(text: &str) -> Result<f64, String> {
+    let g: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of gCO₂/kWh"))?;
+    if (0.0..=5000.0).contains(&g) {
+        Ok(g)
+    } else {
+        Err(format!("{g} g/kWh is outside 0..=5000"))
     }
 }
 

@@ -44,6 +44,44 @@ pub struct SystemSummary {
     /// Source reads that failed or degraded this interval, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub energy_notes: Vec<String>,
+    /// Energy left to the idle row by the idle policy, all domains.
+    pub idle_joules: f64,
+    /// `exclude`, `share` or `baseline`.
+    pub idle_policy: String,
+    /// Per domain: measured = attributed + idle + residual.
+    pub balance: BalanceJson,
+    /// Grid region used for the intensity (`world` when unknown or not set).
+    pub region: String,
+    pub intensity_g_per_kwh: f64,
+    /// `table`, `world-average`, `fixed`, `series`, `electricitymaps`, `carbon-intensity-uk`.
+    pub intensity_source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intensity_note: Option<String>,
+    /// Carbon of all measured energy (CPU + DRAM + GPU) in the interval.
+    pub gco2: f64,
+    /// Processes grouped by job, busiest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobEnergy>,
+}
+
+/// The books of the interval, per domain.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BalanceJson {
+    pub cpu: crate::attribution::Balance,
+    pub dram: crate::attribution::Balance,
+    pub gpu: crate::attribution::Balance,
+    /// Largest |residual| of the three, joules.
+    pub residual_joules: f64,
+}
+
+/// One job's share of the interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobEnergy {
+    pub job: String,
+    pub pids: Vec<u32>,
+    pub cpu_seconds: f64,
+    pub joules: f64,
+    pub gco2: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -80,6 +118,16 @@ pub struct ProcessEnergy {
     /// On-CPU seconds per package, in the order of `system.packages`.
     pub cpu_seconds_by_package: Vec<f64>,
     pub exited: bool,
+    /// Energy attributed in this interval, by domain, and their sum.
+    pub cpu_joules: f64,
+    pub dram_joules: f64,
+    pub gpu_joules: f64,
+    pub joules: f64,
+    /// `joules` at the interval's carbon intensity.
+    pub gco2: f64,
+    /// Since greentop first saw the process.
+    pub joules_total: f64,
+    pub gco2_total: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<Vec<ThreadEnergy>>,
 }
@@ -90,6 +138,9 @@ pub struct ThreadEnergy {
     pub comm: String,
     pub cpu_seconds: f64,
     pub exited: bool,
+    /// CPU package + DRAM energy of the thread in this interval.
+    pub joules: f64,
+    pub gco2: f64,
 }
 
 /// Energy of one domain (package, DRAM, GPU, …) over the interval.

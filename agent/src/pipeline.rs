@@ -1,20 +1,23 @@
-//! The tick: read the ledger and the energy sources, name users, and produce one
-//! `Interval`.
-use std::collections::HashMap;
-use std::path::Path;
+//! The tick: read the ledger and the energy sources, attribute energy to threads,
+//! processes and jobs, price it in gCO₂, and produce one `Interval`.
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::attribution::{Calibration, IdlePolicy, attribute};
+use crate::carbon::CarbonResolver;
 use crate::cli::{CommonArgs, LedgerChoice};
-use crate::energy::EnergySource;
+use crate::config::Config;
+use crate::energy::EnergyReading;
 use crate::energy::select::Sources;
-use crate::energy::summary::{EnergySummary, summarize};
-use crate::model::{
-    Interval, LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary, ThreadEnergy, ns_to_s,
-};
+use crate::energy::summary::summarize;
+use crate::interval::{BuildInput, CarbonContext, UserNames, build};
+use crate::jobs::JobResolver;
+use crate::model::Interval;
 use crate::probes::ebpf::EbpfLedger;
 use crate::probes::loader::{LoadOptions, error_chain};
-use crate::probes::procfs::ProcLedger;
-use crate::probes::{CpuLedger, LedgerError, LedgerSample};
+use crate::probes::procfs::{ProcLedger, read_stat};
+use crate::probes::{CpuLedger, LedgerError, LedgerSample, ProcessSample};
 use crate::topology::{self, Topology};
 
 /// Opens the ledger the options ask for; `auto` falls back to /proc with the reason.
@@ -49,32 +52,95 @@ pub fn open_sources(args: &CommonArgs) -> anyhow::Result<Sources> {
         .map_err(|err| anyhow::anyhow!("energy source unavailable: {err}"))
 }
 
+/// The options after merging the config file: what attribution and carbon need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub procfs_root: PathBuf,
+    pub policy: IdlePolicy,
+    pub calibration: Calibration,
+    pub config: Config,
+}
+
+impl Settings {
+    /// CLI over file over defaults. An explicit `--config` must exist; the default
+    /// path is used only if it does.
+    pub fn resolve(args: &CommonArgs) -> anyhow::Result<Settings> {
+        let config = match &args.config {
+            Some(path) => Config::load(path)?,
+            None => {
+                let path = Config::default_path();
+                if path.exists() {
+                    Config::load(&path)?
+                } else {
+                    Config::default()
+                }
+            }
+        };
+        let mut merged = config.clone();
+        if args.region.is_some() {
+            merged.region.clone_from(&args.region);
+        }
+        if args.intensity.is_some() {
+            merged.intensity_g_per_kwh = args.intensity;
+        }
+        if args.intensity_series.is_some() {
+            merged.intensity_series.clone_from(&args.intensity_series);
+        }
+        Ok(Settings {
+            procfs_root: args.procfs_root.clone(),
+            policy: args.idle.or(config.idle).unwrap_or_default(),
+            calibration: config.calibration.clone(),
+            config: merged,
+        })
+    }
+}
+
 /// Opens everything a tick needs.
 pub fn open_pipeline(args: &CommonArgs) -> anyhow::Result<Pipeline> {
+    let settings = Settings::resolve(args)?;
     let sources = open_sources(args)?;
-    Ok(Pipeline::new(open_ledger(args)?, sources))
+    Pipeline::new(open_ledger(args)?, sources, settings)
 }
 
 /// One ledger, the energy sources, and what it takes to turn them into Intervals.
 pub struct Pipeline {
     ledger: Box<dyn CpuLedger>,
     sources: Sources,
+    settings: Settings,
     users: UserNames,
+    jobs: JobResolver,
+    carbon: CarbonResolver,
+    /// Joules and grams per (pid, start_ns) since first seen.
+    totals: HashMap<(u32, u64), (f64, f64)>,
 }
 
 impl Pipeline {
     /// Joins a ledger and sources; the sources' baselines are reset so the first
-    /// interval's energy covers the same time as its CPU time.
-    pub fn new(ledger: Box<dyn CpuLedger>, mut sources: Sources) -> Self {
+    /// interval's energy covers the same time as its CPU time. Fails on a bad carbon
+    /// setting (an unreadable series, a provider without a token).
+    pub fn new(
+        ledger: Box<dyn CpuLedger>,
+        mut sources: Sources,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let carbon_config = settings
+            .config
+            .carbon()
+            .map_err(|e| anyhow::anyhow!("carbon intensity: {e}"))?;
+        let carbon = CarbonResolver::new(carbon_config)?;
         let _ = sources.cpu.read();
         if let Some(gpu) = sources.gpu.as_mut() {
             let _ = gpu.read();
         }
-        Pipeline {
+        Ok(Pipeline {
             ledger,
             sources,
+            jobs: JobResolver::new(&settings.procfs_root),
+            carbon,
+            settings,
             users: UserNames::load(Path::new("/etc/passwd")),
-        }
+            totals: HashMap::new(),
+        })
     }
 
     pub fn ledger(&self) -> &dyn CpuLedger {
@@ -85,155 +151,133 @@ impl Pipeline {
         &self.sources
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// Ends the interval and returns it; `threads` adds per-thread rows.
     pub fn tick(&mut self, threads: bool) -> Result<Interval, LedgerError> {
-        let sample = self.ledger.sample()?;
-        let energy = self.read_energy();
-        let mut interval = self.interval(&sample, threads);
-        let system = &mut interval.system;
-        system.cpu_joules = energy.cpu_joules;
-        system.dram_joules = energy.dram_joules;
-        system.gpu_joules = energy.gpu_joules;
-        system.cpu_source = energy.cpu_source;
-        system.gpu_source = energy.gpu_source;
-        system.energy = energy.domains;
-        system.gpus = energy.gpus;
-        system.energy_notes = energy.notes;
+        let (mut cpu, mut gpu) = (Err(String::new()), None);
+        let sources = &mut self.sources;
+        let sample = self.ledger.sample_with(&mut || {
+            cpu = sources.cpu.read().map_err(|e| e.to_string());
+            gpu = sources
+                .gpu
+                .as_mut()
+                .map(|g| (g.name().to_string(), g.read().map_err(|e| e.to_string())));
+        })?;
+        let attribution = attribute(
+            &sample,
+            cpu.as_ref().ok(),
+            gpu.as_ref().and_then(|(_, r)| r.as_ref().ok()),
+            self.settings.policy,
+            &self.settings.calibration,
+        );
+        let gpu_only = self.gpu_only_rows(&sample, gpu.as_ref().and_then(|(_, r)| r.as_ref().ok()));
+        let jobs = self.job_labels(&sample, &gpu_only);
+        let carbon = self.carbon_context(SystemTime::now());
+        let cpu_name = self.sources.cpu.name().to_string();
+        let energy = match gpu {
+            Some((gpu_name, gpu)) => summarize((&cpu_name, cpu), Some((&gpu_name, gpu))),
+            None => summarize((&cpu_name, cpu), None),
+        };
+        let mut interval = build(BuildInput {
+            sample: &sample,
+            fidelity: self.ledger.fidelity(),
+            energy,
+            attribution: &attribution,
+            policy: self.settings.policy,
+            carbon: &carbon,
+            users: &self.users,
+            jobs: &jobs,
+            gpu_only: &gpu_only,
+            threads,
+        });
+        self.add_totals(&mut interval);
         Ok(interval)
     }
 
-    /// Reads every source; a failed read becomes a note, never a failed tick.
-    fn read_energy(&mut self) -> EnergySummary {
-        let read = |source: &mut Box<dyn EnergySource>| source.read().map_err(|e| e.to_string());
-        let cpu_name = self.sources.cpu.name().to_string();
-        let cpu = read(&mut self.sources.cpu);
-        let gpu = self
-            .sources
-            .gpu
-            .as_mut()
-            .map(|g| (g.name().to_string(), read(g)));
-        match gpu {
-            Some((gpu_name, gpu)) => summarize((&cpu_name, cpu), Some((&gpu_name, gpu))),
-            None => summarize((&cpu_name, cpu), None),
+    /// The carbon intensity for an interval ending at `at`.
+    fn carbon_context(&mut self, at: SystemTime) -> CarbonContext {
+        let intensity = self.carbon.intensity_at(at);
+        CarbonContext {
+            g_per_kwh: intensity.g_per_kwh,
+            region: intensity.region,
+            source: intensity.source.label().to_string(),
+            note: intensity.note,
         }
     }
 
-    fn interval(&self, sample: &LedgerSample, threads: bool) -> Interval {
-        let fidelity = self.ledger.fidelity();
-        let mut packages: Vec<PackageTime> = sample
-            .packages
+    /// Processes on a GPU that did not run on a CPU this interval get a row too.
+    fn gpu_only_rows(
+        &self,
+        sample: &LedgerSample,
+        gpus: Option<&EnergyReading>,
+    ) -> Vec<ProcessSample> {
+        let Some(reading) = gpus else {
+            return Vec::new();
+        };
+        let on_cpu: HashSet<u32> = sample.processes.iter().map(|p| p.tgid).collect();
+        let mut pids: Vec<u32> = reading
+            .gpus
             .iter()
-            .map(|&package| PackageTime {
-                package,
-                ..PackageTime::default()
+            .flat_map(|g| {
+                g.processes
+                    .iter()
+                    .map(|p| p.pid)
+                    .chain(g.ended.iter().map(|a| a.pid))
             })
+            .filter(|pid| !on_cpu.contains(pid))
             .collect();
-        let (mut busy_ns, mut idle_ns) = (0u64, 0u64);
-        for cpu in &sample.cpus {
-            busy_ns += cpu.busy_ns;
-            idle_ns += cpu.idle_ns;
-        }
-        for (package, time) in package_times(sample).into_iter().enumerate() {
-            if let Some(row) = packages.get_mut(package) {
-                row.cpu_seconds = ns_to_s(time.0);
-                row.idle_seconds = ns_to_s(time.1);
+        pids.sort_unstable();
+        pids.dedup();
+        pids.into_iter()
+            .map(|pid| {
+                let stat = read_stat(&self.settings.procfs_root, pid, None).ok();
+                ProcessSample {
+                    tgid: pid,
+                    start_ns: stat.as_ref().map_or(0, |s| s.start_ns),
+                    ppid: stat.as_ref().map_or(0, |s| s.ppid),
+                    comm: stat.map_or_else(|| "?".to_string(), |s| s.comm),
+                    on_cpu_ns_by_package: vec![0; sample.packages.len().max(1)],
+                    exited: false,
+                    ..ProcessSample::default()
+                }
+            })
+            .collect()
+    }
+
+    fn job_labels(
+        &mut self,
+        sample: &LedgerSample,
+        extra: &[ProcessSample],
+    ) -> HashMap<u32, String> {
+        let mut labels = HashMap::new();
+        for p in sample.processes.iter().chain(extra) {
+            let info = self
+                .jobs
+                .resolve(p.tgid, p.start_ns, p.ppid, &p.comm, &p.cgroup);
+            if p.exited {
+                self.jobs.forget(p.tgid, p.start_ns);
+            }
+            if let Some(job) = info.job {
+                labels.insert(p.tgid, job);
             }
         }
-        let processes = sample
-            .processes
-            .iter()
-            .map(|p| ProcessEnergy {
-                pid: p.tgid,
-                ppid: p.ppid,
-                comm: p.comm.clone(),
-                user: self.users.name(p.uid),
-                uid: p.uid,
-                cgroup: p.cgroup.clone(),
-                job: None,
-                start_ns: p.start_ns,
-                cpu_seconds: ns_to_s(p.on_cpu_ns),
-                cpu_seconds_by_package: p
-                    .on_cpu_ns_by_package
-                    .iter()
-                    .map(|&ns| ns_to_s(ns))
-                    .collect(),
-                exited: p.exited,
-                threads: threads.then(|| {
-                    p.threads
-                        .iter()
-                        .map(|t| ThreadEnergy {
-                            tid: t.tid,
-                            comm: t.comm.clone(),
-                            cpu_seconds: ns_to_s(t.on_cpu_ns),
-                            exited: t.exited,
-                        })
-                        .collect()
-                }),
-            })
-            .collect();
-        Interval {
-            ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            interval_s: sample.interval.as_secs_f64(),
-            system: SystemSummary {
-                cpu_seconds: ns_to_s(busy_ns),
-                idle_seconds: ns_to_s(idle_ns),
-                cpus: sample.cpus.len() as u32,
-                packages,
-                ledger: fidelity.label(),
-                ledger_note: fidelity.note(),
-                ledger_health: LedgerHealthJson {
-                    switches: sample.health.switches,
-                    flushes: sample.health.flushes,
-                    overflow_charges: sample.health.overflow_charges,
-                    dropped_slices: sample.health.dropped_slices,
-                    dropped_cpu_seconds: ns_to_s(sample.health.dropped_ns),
-                    lost_events: sample.health.lost_events,
-                },
-                ..SystemSummary::default()
-            },
-            processes,
+        labels
+    }
+
+    /// Cumulative joules and grams per process; exited processes are forgotten.
+    fn add_totals(&mut self, interval: &mut Interval) {
+        for p in &mut interval.processes {
+            let key = (p.pid, p.start_ns);
+            let total = self.totals.entry(key).or_insert((0.0, 0.0));
+            total.0 += p.joules;
+            total.1 += p.gco2;
+            (p.joules_total, p.gco2_total) = *total;
+            if p.exited {
+                self.totals.remove(&key);
+            }
         }
-    }
-}
-
-/// Busy and idle ns per package index, from the per-CPU times.
-fn package_times(sample: &LedgerSample) -> Vec<(u64, u64)> {
-    let mut out = vec![(0u64, 0u64); sample.packages.len().max(1)];
-    for (cpu, time) in sample.cpus.iter().enumerate() {
-        let package = sample.cpu_package.get(cpu).copied().unwrap_or(0);
-        if let Some(slot) = out.get_mut(package) {
-            slot.0 += time.busy_ns;
-            slot.1 += time.idle_ns;
-        }
-    }
-    out
-}
-
-/// uid → user name, from a passwd file read once.
-pub struct UserNames {
-    names: HashMap<u32, String>,
-}
-
-impl UserNames {
-    pub fn load(passwd: &Path) -> Self {
-        let names = std::fs::read_to_string(passwd)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                let uid = fields.nth(1)?.parse().ok()?;
-                Some((uid, name.to_string()))
-            })
-            .collect();
-        UserNames { names }
-    }
-
-    /// The user's name, or the uid as a number when it has none.
-    pub fn name(&self, uid: u32) -> String {
-        self.names
-            .get(&uid)
-            .cloned()
-            .unwrap_or_else(|| uid.to_string())
     }
 }

@@ -1,6 +1,5 @@
 //! Batch mode: one interval per line, as JSON or as a top-like table.
 use std::io::Write;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use agent::model::Interval;
@@ -11,17 +10,7 @@ use crate::cli::Cli;
 /// Rows of the human-readable table.
 const TABLE_ROWS: usize = 25;
 
-pub fn run(cli: Cli) -> ExitCode {
-    match run_inner(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("greentop: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run_inner(cli: &Cli) -> anyhow::Result<()> {
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
     if !cli.batch {
         eprintln!(
             "greentop: the interactive view is not built yet; printing intervals as with --batch"
@@ -71,40 +60,58 @@ pub fn render_table(interval: &Interval, threads: bool) -> String {
         interval.ts, interval.interval_s, sys.ledger, sys.cpu_seconds, sys.idle_seconds, sys.cpus
     );
     out.push_str(&format!(
-        "energy  CPU {:.2} W ({})  DRAM {:.2} W  GPU {:.2} W ({})\n",
+        "energy  CPU {:.2} W ({})  DRAM {:.2} W  GPU {:.2} W ({})  idle {:.2} W ({})  residual {:.1e} J\n",
         sys.cpu_joules / wall,
         sys.cpu_source,
         sys.dram_joules / wall,
         sys.gpu_joules / wall,
-        sys.gpu_source
+        sys.gpu_source,
+        sys.idle_joules / wall,
+        sys.idle_policy,
+        sys.balance.residual_joules,
     ));
-    if let Some(note) = &sys.ledger_note {
-        out.push_str(&format!("note: {note}\n"));
-    }
-    for note in &sys.energy_notes {
+    out.push_str(&format!(
+        "carbon  {:.0} gCO2/kWh {} ({})  {:.3} gCO2/h\n",
+        sys.intensity_g_per_kwh,
+        sys.region,
+        sys.intensity_source,
+        sys.gco2 * 3600.0 / wall
+    ));
+    let notes = sys
+        .ledger_note
+        .iter()
+        .chain(&sys.energy_notes)
+        .chain(&sys.intensity_note);
+    for note in notes {
         out.push_str(&format!("note: {note}\n"));
     }
     out.push_str(&format!(
-        "{:>8} {:<10} {:>6} {:>9}  {}\n",
-        "PID", "USER", "CPU%", "CPU-s", "COMMAND"
+        "{:>8} {:<10} {:>6} {:>8} {:>10} {:>10}  {:<22} {}\n",
+        "PID", "USER", "CPU%", "W", "J", "mgCO2", "JOB", "COMMAND"
     ));
     for p in interval.processes.iter().take(TABLE_ROWS) {
         out.push_str(&format!(
-            "{:>8} {:<10} {:>6.1} {:>9.3}  {}{}\n",
+            "{:>8} {:<10} {:>6.1} {:>8.3} {:>10.3} {:>10.3}  {:<22} {}{}\n",
             p.pid,
             truncate(&p.user, 10),
             100.0 * p.cpu_seconds / wall,
-            p.cpu_seconds,
+            p.joules / wall,
+            p.joules,
+            p.gco2 * 1e3,
+            truncate(p.job.as_deref().unwrap_or("-"), 22),
             p.comm,
             if p.exited { " (exited)" } else { "" }
         ));
         for t in p.threads.iter().flatten().filter(|_| threads) {
             out.push_str(&format!(
-                "{:>8} {:<10} {:>6.1} {:>9.3}    └ {}\n",
+                "{:>8} {:<10} {:>6.1} {:>8.3} {:>10.3} {:>10.3}  {:<22}   └ {}\n",
                 t.tid,
                 "",
                 100.0 * t.cpu_seconds / wall,
-                t.cpu_seconds,
+                t.joules / wall,
+                t.joules,
+                t.gco2 * 1e3,
+                "",
                 t.comm
             ));
         }

@@ -1,6 +1,8 @@
 //! greentop's command line.
+use std::path::PathBuf;
+
 use agent::cli::CommonArgs;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// htop for watts and gCO₂: per-process and per-thread CPU time, energy and carbon.
 ///
@@ -31,6 +33,35 @@ pub struct Cli {
     pub list_sources: bool,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure idle power per CPU package and GPU on a quiet machine and store it in
+    /// the config file, for `--idle baseline`.
+    Calibrate {
+        /// Seconds to measure.
+        #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_delay)]
+        duration: f64,
+        /// Measure and print, but do not write the config file.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print when to start a job of DURATION within the next WITHIN so that it runs
+    /// at the lowest average carbon intensity (needs --intensity-series).
+    Greenest {
+        /// Length of the job, e.g. 4h, 90m.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Window to start in, e.g. 24h.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "24h")]
+        within: std::time::Duration,
+        /// Series to plan on (default: --intensity-series or the config's).
+        #[arg(long, value_name = "FILE")]
+        series: Option<PathBuf>,
+    },
 }
 
 fn parse_delay(text: &str) -> Result<f64, String> {

@@ -3,7 +3,19 @@ use clap::Parser;
 
 mod batch;
 mod cli;
+mod commands;
 
 fn main() -> std::process::ExitCode {
-    batch::run(cli::Cli::parse())
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        Some(command) => commands::run_command(&cli, command),
+        None => batch::run(&cli),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("greentop: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

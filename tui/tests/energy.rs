@@ -268,3 +268,60 @@ fn list_sources_explains_the_choice() {
     );
     assert!(text.contains("GPU energy: none"), "{text}");
 }
+
+#[test]
+fn calibrate_measures_idle_power_and_baseline_uses_it() {
+    let sysfs = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(agent_file("tests/fixtures/powercap/one-socket/."))
+        .arg(sysfs.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let zone = sysfs
+        .path()
+        .join("devices/virtual/powercap/intel-rapl/intel-rapl:0");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = advance(vec![(zone.join("energy_uj"), 0, 12e6)], stop.clone());
+    let config = sysfs.path().join("etc/greentop.toml");
+    let (root, config_arg) = (sysfs.path().to_str().unwrap(), config.to_str().unwrap());
+    let common = [
+        "--no-gpu",
+        "--sysfs-root",
+        root,
+        "--source",
+        "rapl",
+        "--config",
+        config_arg,
+    ];
+    let out = run(&[&common[..], &["calibrate", "--duration", "1"]].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("package 0: 1"), "{text}");
+    let saved = agent::config::Config::load(&config).unwrap();
+    let idle_w = saved.calibration.package_idle_w[&0];
+    assert!(
+        (idle_w - 12.0).abs() < 0.12,
+        "calibrated {idle_w} W, expected 12 W ± 1 %"
+    );
+    let out = run(&[
+        &common[..],
+        &[
+            "--idle", "baseline", "--batch", "-n", "2", "-d", "0.5", "--json",
+        ],
+    ]
+    .concat());
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    for line in json_lines(&out) {
+        let system = &line["system"];
+        assert_eq!(system["idle_policy"], "baseline");
+        // 12 W measured, 12 W calibrated idle: (almost) all of it stays idle.
+        let cpu = &system["balance"]["cpu"];
+        let (measured, idle) = (
+            cpu["measured_j"].as_f64().unwrap(),
+            cpu["idle_j"].as_f64().unwrap(),
+        );
+        assert!(idle >= 0.95 * measured, "idle {idle} of {measured} J");
+    }
+}

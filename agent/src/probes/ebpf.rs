@@ -113,7 +113,8 @@ impl EbpfLedger {
         }
     }
 
-    /// Starts a new epoch and waits until no program can still write the old one.
+    /// Starts a new epoch; returns the parity of the one that ended. Programs may
+    /// still be writing it until `wait_for_running_programs` returns.
     fn flip_epoch(&mut self) -> Result<u32, LedgerError> {
         let old_parity = (self.epoch % EPOCHS as u64) as u32;
         self.epoch += 1;
@@ -123,7 +124,6 @@ impl EbpfLedger {
                 map: names::EPOCH,
                 source,
             })?;
-        wait_for_running_programs();
         Ok(old_parity)
     }
 
@@ -293,6 +293,7 @@ impl EbpfLedger {
         let mut out: Vec<ProcessSample> = by_tgid.into_values().collect();
         for sample in &mut out {
             self.tasks.resolve(sample.tgid);
+            self.tasks.learn_from_pending(sample.tgid, &self.pending);
             if let Some(info) = self.tasks.get(sample.tgid) {
                 sample.start_ns = info.start_ns;
                 sample.ppid = info.ppid;
@@ -325,11 +326,13 @@ impl EbpfLedger {
 }
 
 impl CpuLedger for EbpfLedger {
-    fn sample(&mut self) -> Result<LedgerSample, LedgerError> {
+    fn sample_with(&mut self, at_boundary: &mut dyn FnMut()) -> Result<LedgerSample, LedgerError> {
         self.flush_cpus();
         let flip_boot_ns = boottime_ns();
         let now = Instant::now();
         let parity = self.flip_epoch()?;
+        at_boundary();
+        wait_for_running_programs();
         let interval = now.duration_since(self.last_tick);
         self.last_tick = now;
         self.apply_events(flip_boot_ns);

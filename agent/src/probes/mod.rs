@@ -134,7 +134,13 @@ pub enum LedgerError {
 pub trait CpuLedger {
     /// Ends the current interval and returns what happened in it. The first call
     /// covers the time since the ledger was created.
-    fn sample(&mut self) -> Result<LedgerSample, LedgerError>;
+    fn sample(&mut self) -> Result<LedgerSample, LedgerError> {
+        self.sample_with(&mut || {})
+    }
+    /// Like `sample`, calling `at_boundary` at the instant the interval ends, before
+    /// any slow work (waits, map reads), so energy counters read there cover the
+    /// same span as the CPU time.
+    fn sample_with(&mut self, at_boundary: &mut dyn FnMut()) -> Result<LedgerSample, LedgerError>;
     /// How this ledger measures.
     fn fidelity(&self) -> &Fidelity;
 }

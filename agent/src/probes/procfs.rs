@@ -192,8 +192,9 @@ impl ProcState {
 }
 
 impl CpuLedger for ProcLedger {
-    fn sample(&mut self) -> Result<LedgerSample, LedgerError> {
+    fn sample_with(&mut self, at_boundary: &mut dyn FnMut()) -> Result<LedgerSample, LedgerError> {
         let now = Instant::now();
+        at_boundary();
         self.tick += 1;
         let cpus = self.read_cpu_times()?;
         list_numeric(&self.root, &mut self.pids).map_err(|source| io_error(&self.root, source))?;

@@ -195,6 +195,29 @@ impl TaskTable {
         thread.comm.clone()
     }
 
+    /// Names a process that `/proc` could not (it was gone before we looked) from
+    /// events not applied yet: an exit stamped after this tick's end still carries
+    /// the leaving process's name and owner.
+    pub fn learn_from_pending(&mut self, tgid: u32, pending: &[LifecycleEvent]) {
+        let Some(process) = self.processes.get_mut(&tgid) else {
+            return;
+        };
+        if !process.comm.is_empty() {
+            return;
+        }
+        let mut events = pending
+            .iter()
+            .filter(|e| e.tgid == tgid && e.kind != event_kind::FORK);
+        if let Some(event) = events
+            .clone()
+            .find(|e| e.tid == tgid)
+            .or_else(|| events.next())
+        {
+            process.comm = comm_string(&event.comm);
+            process.uid = event.uid;
+        }
+    }
+
     /// Processes that exited in the current tick.
     pub fn exited_this_tick(&self) -> impl Iterator<Item = &ProcessInfo> {
         let tick = self.tick;
@@ -228,8 +251,12 @@ impl TaskTable {
 
 fn resolve(root: &Path, info: &mut ProcessInfo) {
     info.resolved = true;
-    let Ok(stat) = read_stat(root, info.tgid, None) else {
-        return;
+    let stat = match read_stat(root, info.tgid, None) {
+        Ok(stat) => stat,
+        Err(err) => {
+            tracing::debug!(tgid = info.tgid, %err, "process gone before it could be resolved");
+            return;
+        }
     };
     // A start time differing by more than two clock ticks means a different
     // process now holds this pid: keep what the events said.
@@ -253,4 +280,78 @@ fn resolve(root: &Path, info: &mut ProcessInfo) {
 fn comm_string(raw: &[u8]) -> String {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: u32, tgid: u32, tid: u32, comm: &str) -> LifecycleEvent {
+        let mut raw = [0u8; agent_common::COMM_LEN];
+        raw[..comm.len()].copy_from_slice(comm.as_bytes());
+        LifecycleEvent {
+            kind,
+            tgid,
+            tid,
+            uid: 1000,
+            comm: raw,
+            ..LifecycleEvent::default()
+        }
+    }
+
+    #[test]
+    fn a_process_gone_before_proc_was_read_is_named_by_its_pending_exit() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tasks = TaskTable::new(root.path());
+        tasks.process(4242);
+        assert_eq!(tasks.get(4242).unwrap().comm, "", "/proc had nothing");
+        let pending = [
+            event(event_kind::EXIT, 4242, 4243, "worker"),
+            event(event_kind::EXIT, 4242, 4242, "train"),
+        ];
+        tasks.learn_from_pending(4242, &pending);
+        let info = tasks.get(4242).unwrap();
+        assert_eq!(
+            (info.comm.as_str(), info.uid),
+            ("train", 1000),
+            "the leader's name wins"
+        );
+        assert!(
+            !info.exited(),
+            "learning is not applying: the exit comes next tick"
+        );
+    }
+
+    #[test]
+    fn forks_exits_and_pid_reuse() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tasks = TaskTable::new(root.path());
+        let fork = LifecycleEvent {
+            child_tid: 50,
+            child_tgid: 50,
+            ts_ns: 7,
+            ..event(event_kind::FORK, 10, 10, "bash")
+        };
+        tasks.apply(&fork);
+        tasks.apply(&event(event_kind::EXEC, 50, 50, "python"));
+        let info = tasks.get(50).unwrap();
+        assert_eq!(
+            (info.comm.as_str(), info.ppid, info.start_ns),
+            ("python", 10, 7)
+        );
+        tasks.apply(&event(event_kind::EXIT, 50, 50, "python"));
+        assert!(tasks.get(50).unwrap().exited());
+        let again = LifecycleEvent { ts_ns: 9, ..fork };
+        tasks.apply(&again);
+        assert_eq!(
+            tasks.displaced.len(),
+            1,
+            "the exited process is still reported"
+        );
+        assert_eq!(
+            tasks.get(50).unwrap().start_ns,
+            9,
+            "the new process has its own start"
+        );
+    }
 }

@@ -1,0 +1,356 @@
+//! Joules per thread and process from the CPU-time ledger and the energy readings,
+//! per domain (CPU package, DRAM, GPU), under an idle policy; and the books
+//! balanced: Σ processes + idle = measured, every interval. Formulas:
+//! docs/methodology.md.
+use std::collections::{BTreeMap, HashMap};
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use crate::energy::{DomainKind, EnergyReading, GpuDevice};
+use crate::probes::LedgerSample;
+
+/// What happens to the energy the machine uses while nothing runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdlePolicy {
+    /// A process gets the package's energy × its share of the package's CPU capacity;
+    /// the rest is the idle row (Kepler). A process's watts do not depend on others.
+    #[default]
+    Exclude,
+    /// All energy goes to the processes that ran, by their share of the busy time
+    /// (PowerJoular); nothing is left idle while anything ran.
+    Share,
+    /// The calibrated idle power stays idle; only the energy above it is shared by
+    /// busy time (`greentop calibrate` measures it).
+    Baseline,
+}
+
+impl IdlePolicy {
+    pub fn label(self) -> &'static str {
+        match self {
+            IdlePolicy::Exclude => "exclude",
+            IdlePolicy::Share => "share",
+            IdlePolicy::Baseline => "baseline",
+        }
+    }
+}
+
+/// Idle power measured by `greentop calibrate`, in watts, per package and per GPU.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    #[serde(default)]
+    pub package_idle_w: BTreeMap<u32, f64>,
+    #[serde(default)]
+    pub gpu_idle_w: BTreeMap<u32, f64>,
+}
+
+/// Energy of one thread in one interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ThreadJoules {
+    pub tid: u32,
+    pub cpu_j: f64,
+    pub dram_j: f64,
+}
+
+/// Energy of one process in one interval: the sum of its threads, plus its GPU share.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProcessJoules {
+    pub cpu_j: f64,
+    pub dram_j: f64,
+    pub gpu_j: f64,
+    pub threads: Vec<ThreadJoules>,
+}
+
+impl ProcessJoules {
+    pub fn total_j(&self) -> f64 {
+        self.cpu_j + self.dram_j + self.gpu_j
+    }
+}
+
+/// The books of one domain kind: measured = attributed + idle + residual.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Balance {
+    pub measured_j: f64,
+    pub attributed_j: f64,
+    pub idle_j: f64,
+    /// measured − (attributed + idle), summed independently: floating-point noise.
+    pub residual_j: f64,
+}
+
+/// Everything attribution produced for one interval.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attribution {
+    /// By pid; includes processes that only used a GPU in the interval.
+    pub processes: HashMap<u32, ProcessJoules>,
+    pub cpu: Balance,
+    pub dram: Balance,
+    pub gpu: Balance,
+    /// Anything that made the split less exact than the policy promises.
+    pub notes: Vec<String>,
+}
+
+/// Splits the interval's energy. `cpu` carries package and DRAM domains (indexed by
+/// physical package id), `gpus` the GPU domains and devices.
+pub fn attribute(
+    sample: &LedgerSample,
+    cpu: Option<&EnergyReading>,
+    gpus: Option<&EnergyReading>,
+    policy: IdlePolicy,
+    calibration: &Calibration,
+) -> Attribution {
+    let mut out = Attribution::default();
+    let seconds = sample.interval.as_secs_f64();
+    if let Some(reading) = cpu {
+        for (kind, balance_is_dram) in [(DomainKind::Package, false), (DomainKind::Dram, true)] {
+            for domain in reading.domains.iter().filter(|d| d.domain.kind == kind) {
+                let energy_j = domain.energy_uj as f64 / 1e6;
+                let idle_w = calibration
+                    .package_idle_w
+                    .get(&domain.domain.index)
+                    .copied();
+                let split = split_package(
+                    sample,
+                    domain.domain.index,
+                    energy_j,
+                    policy,
+                    idle_w,
+                    seconds,
+                );
+                out.notes.extend(split.note.clone());
+                apply_package(&mut out, sample, &split, balance_is_dram);
+                let balance = if balance_is_dram {
+                    &mut out.dram
+                } else {
+                    &mut out.cpu
+                };
+                balance.measured_j += energy_j;
+                balance.idle_j += split.idle_j;
+            }
+        }
+    }
+    if let Some(reading) = gpus {
+        for domain in reading
+            .domains
+            .iter()
+            .filter(|d| d.domain.kind == DomainKind::Gpu)
+        {
+            let energy_j = domain.energy_uj as f64 / 1e6;
+            let device = reading.gpus.iter().find(|g| g.index == domain.domain.index);
+            let idle_w = calibration.gpu_idle_w.get(&domain.domain.index).copied();
+            let split = split_gpu(device, energy_j, policy, idle_w, seconds);
+            out.notes.extend(split.note.clone());
+            for (pid, joules) in &split.shares {
+                out.processes.entry(*pid).or_default().gpu_j += joules;
+            }
+            out.gpu.measured_j += energy_j;
+            out.gpu.idle_j += split.idle_j;
+        }
+    }
+    close_books(&mut out);
+    out
+}
+
+/// How one package's energy is divided: joules per ns of CPU time, and the idle part.
+struct PackageSplit {
+    /// Index of the package in `LedgerSample::packages` (None: no CPU of ours on it).
+    package_index: Option<usize>,
+    joules_per_ns: f64,
+    idle_j: f64,
+    note: Option<String>,
+}
+
+fn split_package(
+    sample: &LedgerSample,
+    package_id: u32,
+    energy_j: f64,
+    policy: IdlePolicy,
+    idle_w: Option<f64>,
+    seconds: f64,
+) -> PackageSplit {
+    let Some(index) = sample.packages.iter().position(|&p| p == package_id) else {
+        return PackageSplit {
+            package_index: None,
+            joules_per_ns: 0.0,
+            idle_j: energy_j,
+            note: Some(format!(
+                "package {package_id} has no CPU in the ledger: all idle"
+            )),
+        };
+    };
+    let busy_ns: u64 = sample
+        .processes
+        .iter()
+        .map(|p| p.on_cpu_ns_by_package.get(index).copied().unwrap_or(0))
+        .sum();
+    let capacity_ns: u64 = sample
+        .cpus
+        .iter()
+        .enumerate()
+        .filter(|(cpu, _)| sample.cpu_package.get(*cpu).copied().unwrap_or(0) == index)
+        .map(|(_, t)| t.busy_ns + t.idle_ns)
+        .sum();
+    let mut note = None;
+    let shared_j = match policy {
+        _ if busy_ns == 0 => 0.0,
+        IdlePolicy::Share => energy_j,
+        IdlePolicy::Exclude => energy_j * busy_ns as f64 / capacity_ns.max(busy_ns) as f64,
+        IdlePolicy::Baseline => match idle_w {
+            Some(watts) => (energy_j - watts * seconds).max(0.0),
+            None => {
+                note = Some(format!(
+                    "package {package_id}: no calibrated idle power, using exclude (run greentop calibrate)"
+                ));
+                energy_j * busy_ns as f64 / capacity_ns.max(busy_ns) as f64
+            }
+        },
+    };
+    PackageSplit {
+        package_index: Some(index),
+        joules_per_ns: if busy_ns == 0 {
+            0.0
+        } else {
+            shared_j / busy_ns as f64
+        },
+        idle_j: energy_j - shared_j,
+        note,
+    }
+}
+
+fn apply_package(out: &mut Attribution, sample: &LedgerSample, split: &PackageSplit, dram: bool) {
+    let Some(index) = split.package_index else {
+        return;
+    };
+    for process in &sample.processes {
+        let entry = out.processes.entry(process.tgid).or_default();
+        for thread in &process.threads {
+            let ns = thread.on_cpu_ns_by_package.get(index).copied().unwrap_or(0);
+            let joules = ns as f64 * split.joules_per_ns;
+            let at = match entry.threads.iter().position(|t| t.tid == thread.tid) {
+                Some(at) => at,
+                None => {
+                    entry.threads.push(ThreadJoules {
+                        tid: thread.tid,
+                        ..ThreadJoules::default()
+                    });
+                    entry.threads.len() - 1
+                }
+            };
+            let row = &mut entry.threads[at];
+            if dram {
+                row.dram_j += joules;
+            } else {
+                row.cpu_j += joules;
+            }
+        }
+    }
+}
+
+/// How one GPU's energy is divided among pids.
+struct GpuSplit {
+    shares: Vec<(u32, f64)>,
+    idle_j: f64,
+    note: Option<String>,
+}
+
+fn split_gpu(
+    device: Option<&GpuDevice>,
+    energy_j: f64,
+    policy: IdlePolicy,
+    idle_w: Option<f64>,
+    seconds: f64,
+) -> GpuSplit {
+    let mut note = None;
+    let weights = device.map(gpu_weights).unwrap_or_default();
+    let total_weight: f64 = weights.iter().map(|(_, w)| w).sum();
+    if weights.is_empty() || total_weight <= 0.0 {
+        return GpuSplit {
+            shares: Vec::new(),
+            idle_j: energy_j,
+            note: None,
+        };
+    }
+    let shared_j = match policy {
+        IdlePolicy::Share => energy_j,
+        IdlePolicy::Exclude => energy_j * busy_fraction(device, &weights),
+        IdlePolicy::Baseline => match idle_w {
+            Some(watts) => (energy_j - watts * seconds).max(0.0),
+            None => {
+                note = Some(
+                    "GPU: no calibrated idle power, using exclude (run greentop calibrate)"
+                        .to_string(),
+                );
+                energy_j * busy_fraction(device, &weights)
+            }
+        },
+    };
+    let shares = weights
+        .iter()
+        .map(|(pid, w)| (*pid, shared_j * w / total_weight))
+        .collect();
+    GpuSplit {
+        shares,
+        idle_j: energy_j - shared_j,
+        note,
+    }
+}
+
+/// Weight per pid: its SM utilisation samples when NVML has any; otherwise an equal
+/// share for every process holding a context (and for ended ones by accounting).
+fn gpu_weights(device: &GpuDevice) -> Vec<(u32, f64)> {
+    let sampled: Vec<(u32, f64)> = device
+        .processes
+        .iter()
+        .filter_map(|p| p.sm_util_pct.map(|u| (p.pid, f64::from(u))))
+        .filter(|(_, u)| *u > 0.0)
+        .collect();
+    if !sampled.is_empty() {
+        return sampled;
+    }
+    let mut weights: Vec<(u32, f64)> = device.processes.iter().map(|p| (p.pid, 1.0)).collect();
+    for ended in &device.ended {
+        if !weights.iter().any(|(pid, _)| *pid == ended.pid) && ended.gpu_util_pct > 0 {
+            weights.push((ended.pid, 1.0));
+        }
+    }
+    weights
+}
+
+/// Fraction of the device's energy that `exclude` attributes: the SM utilisation of
+/// the processes (or of the device when there are no per-process samples).
+fn busy_fraction(device: Option<&GpuDevice>, weights: &[(u32, f64)]) -> f64 {
+    let sampled = device.is_some_and(|d| {
+        d.processes
+            .iter()
+            .any(|p| p.sm_util_pct.is_some_and(|u| u > 0))
+    });
+    let pct = if sampled {
+        weights.iter().map(|(_, w)| w).sum::<f64>()
+    } else {
+        device.and_then(|d| d.gpu_util_pct).map_or(100.0, f64::from)
+    };
+    (pct / 100.0).clamp(0.0, 1.0)
+}
+
+/// Sums threads into processes and fills attributed and residual per domain.
+fn close_books(out: &mut Attribution) {
+    let (mut cpu_j, mut dram_j, mut gpu_j) = (0.0, 0.0, 0.0);
+    for process in out.processes.values_mut() {
+        process.cpu_j = process.threads.iter().map(|t| t.cpu_j).sum();
+        process.dram_j = process.threads.iter().map(|t| t.dram_j).sum();
+        cpu_j += process.cpu_j;
+        dram_j += process.dram_j;
+        gpu_j += process.gpu_j;
+    }
+    for (balance, attributed) in [
+        (&mut out.cpu, cpu_j),
+        (&mut out.dram, dram_j),
+        (&mut out.gpu, gpu_j),
+    ] {
+        balance.attributed_j = attributed;
+        balance.residual_j = balance.measured_j - (attributed + balance.idle_j);
+    }
+}
+
+#[cfg(test)]
+mod tests;
