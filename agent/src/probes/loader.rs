@@ -119,6 +119,7 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
         ("lifecycle_fork", "sched_process_fork"),
         ("lifecycle_exec", "sched_process_exec"),
         ("lifecycle_exit", "sched_process_exit"),
+        ("lifecycle_rename", "task_rename"),
     ] {
         let kinds = attach_with_fallback(&mut ebpf, what, tracepoint, btf.as_ref(), false)?;
         if kinds != "tp_btf" && btf.is_some() {

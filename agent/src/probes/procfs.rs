@@ -11,10 +11,10 @@ use std::time::Instant;
 mod parse;
 
 use parse::{
-    CpuTicks, boottime_ns, garbage, list_numeric, ns_per_clock_tick, parse_cgroup, parse_cpu_line,
-    parse_schedstat, parse_stat, parse_uid, read_child, read_into, vanished,
+    CpuTicks, boottime_ns, garbage, list_numeric, parse_cgroup, parse_cpu_line, parse_schedstat,
+    parse_stat, parse_uid, read_child, read_into, vanished,
 };
-pub use parse::{TaskStat, read_cgroup, read_stat, read_uid};
+pub use parse::{TaskStat, ns_per_clock_tick, read_cgroup, read_stat, read_uid};
 
 use super::{
     CpuLedger, CpuTime, Fidelity, LedgerError, LedgerHealth, LedgerSample, ProcessSample,

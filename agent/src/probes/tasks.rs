@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use agent_common::{LifecycleEvent, event_kind};
 
-use super::procfs::{read_cgroup, read_stat, read_uid};
+use super::procfs::{ns_per_clock_tick, read_cgroup, read_stat, read_uid};
 
 /// How many ticks an exited process stays known, so the last microseconds of its
 /// exit path (charged at its final context switch) still find it.
@@ -38,6 +38,16 @@ pub struct ProcessInfo {
 }
 
 impl ProcessInfo {
+    /// Fills parent and start time from an exec/exit event when `/proc` could not.
+    fn learn_identity(&mut self, event: &LifecycleEvent) {
+        if self.ppid == 0 {
+            self.ppid = event.ppid;
+        }
+        if self.start_ns == 0 && event.start_boottime_ns != 0 {
+            self.start_ns = start_of(event);
+        }
+    }
+
     /// True in the tick the process exited (and the grace ticks after it).
     pub fn exited(&self) -> bool {
         self.exited_at.is_some()
@@ -79,6 +89,7 @@ impl TaskTable {
             event_kind::EXEC => {
                 let tick = self.tick;
                 let process = self.process(event.tgid);
+                process.learn_identity(event);
                 process.comm.clone_from(&comm);
                 process.uid = event.uid;
                 // exec makes the caller the leader; the other threads are already gone.
@@ -93,9 +104,17 @@ impl TaskTable {
                     },
                 );
             }
+            event_kind::RENAME if event.child_tid != 0 => {
+                let process = self.process(event.child_tgid);
+                if event.child_tid == event.child_tgid {
+                    process.comm.clone_from(&comm);
+                }
+                process.threads.entry(event.child_tid).or_default().comm = comm;
+            }
             event_kind::EXIT => {
                 let tick = self.tick;
                 let process = self.process(event.tgid);
+                process.learn_identity(event);
                 if process.comm.is_empty() || event.tid == event.tgid {
                     process.comm.clone_from(&comm);
                 }
@@ -131,7 +150,7 @@ impl TaskTable {
             .unwrap_or_default();
         let fresh = ProcessInfo {
             tgid: child_tgid,
-            start_ns: event.ts_ns,
+            start_ns: start_of(event),
             ppid: event.tgid,
             uid: event.uid,
             comm: comm.clone(),
@@ -277,6 +296,17 @@ fn resolve(root: &Path, info: &mut ProcessInfo) {
     }
 }
 
+/// The process start time an event reports, in whole clock ticks like
+/// `/proc/PID/stat` so both paths give the same identity; the event time when the
+/// kernel's start time is unknown.
+fn start_of(event: &LifecycleEvent) -> u64 {
+    if event.start_boottime_ns == 0 {
+        return event.ts_ns;
+    }
+    let tick = ns_per_clock_tick().max(1);
+    event.start_boottime_ns / tick * tick
+}
+
 fn comm_string(raw: &[u8]) -> String {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
@@ -320,6 +350,21 @@ mod tests {
             !info.exited(),
             "learning is not applying: the exit comes next tick"
         );
+    }
+
+    #[test]
+    fn renames_reach_threads_and_the_leader() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tasks = TaskTable::new(root.path());
+        let rename = |tgid, tid, comm| LifecycleEvent {
+            child_tgid: tgid,
+            child_tid: tid,
+            ..event(event_kind::RENAME, 1, 1, comm)
+        };
+        tasks.apply(&rename(60, 61, "dataloader-0"));
+        tasks.apply(&rename(60, 60, "trainer"));
+        assert_eq!(tasks.thread_comm(60, 61), "dataloader-0");
+        assert_eq!(tasks.get(60).unwrap().comm, "trainer");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Workload generator for the integration tests and benchmarks.
 //!
 //! `gt-load busy SECS`            spin on one thread for SECS of CPU-ish wall time
-//! `gt-load threads N SECS`       N named threads (`worker-I`) spinning for SECS
+//! `gt-load threads N SECS`       N named threads (`worker-I`), each spinning until it
+//!                                has used SECS of CPU time
 //! `gt-load burst N MS`           N children in turn, each `busy-ms MS`; prints the
 //!                                children's CPU ns from getrusage(RUSAGE_CHILDREN)
 //! `gt-load busy-ms MS`           spin for MS milliseconds of own CPU time
@@ -64,12 +65,12 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn threads(n: usize, wall: Duration) {
+fn threads(n: usize, cpu: Duration) {
     let handles: Vec<_> = (0..n)
         .map(|i| {
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || spin_wall(wall))
+                .spawn(move || spin_cpu(cpu))
                 .expect("spawn thread")
         })
         .collect();

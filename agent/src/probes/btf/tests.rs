@@ -279,6 +279,17 @@ fn real_kernel_task_struct_offsets() {
     assert!(offsets.pid > 0 && offsets.pid < 8192, "{offsets:?}");
     assert!(offsets.tgid > 0 && offsets.tgid < 8192, "{offsets:?}");
     assert_eq!(offsets.tgid, offsets.pid + 4, "{offsets:?}");
+    assert!(
+        offsets.complete(),
+        "parent, leader and start time found too: {offsets:?}"
+    );
+    for offset in [
+        offsets.real_parent,
+        offsets.group_leader,
+        offsets.start_boottime,
+    ] {
+        assert!(offset < 16384, "{offsets:?}");
+    }
 }
 
 #[test]

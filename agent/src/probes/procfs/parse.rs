@@ -163,7 +163,7 @@ pub(super) fn garbage() -> io::Error {
 }
 
 /// Nanoseconds per USER_HZ clock tick (the unit of `/proc` stat times).
-pub(super) fn ns_per_clock_tick() -> u64 {
+pub fn ns_per_clock_tick() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     match u64::try_from(hz) {
