@@ -8,10 +8,16 @@ use anyhow::{Result, bail};
 use crate::cmd;
 
 /// Benchmark targets: name, what it measures.
-const TARGETS: &[(&str, &str)] = &[(
-    "ebpf",
-    "overhead of the eBPF CPU-time ledger (gt-bench ebpf; needs root)",
-)];
+const TARGETS: &[(&str, &str)] = &[
+    (
+        "ebpf",
+        "overhead of the eBPF CPU-time ledger (gt-bench ebpf; needs root)",
+    ),
+    (
+        "ticks",
+        "ledger tick cost with and without 2,000 idle processes (gt-bench ticks; needs root)",
+    ),
+];
 
 pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
     let Some(target) = target else {

@@ -3,7 +3,7 @@
 //!
 //! `/proc` is read once per newly seen process or thread, never per tick for
 //! processes that are idle, so a tick costs what ran, not what exists.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use agent_common::{LifecycleEvent, event_kind};
@@ -60,6 +60,11 @@ pub struct TaskTable {
     processes: HashMap<u32, ProcessInfo>,
     /// Exited processes displaced by a new process with the same pid in one tick.
     pub displaced: Vec<ProcessInfo>,
+    /// Processes that exited in the current tick (tgids).
+    exited_now: Vec<u32>,
+    /// Every exit seen, oldest first: (tick, tgid, tid), to forget them after the
+    /// grace without visiting every known process each tick.
+    exits: VecDeque<(u64, u32, u32)>,
     tick: u64,
 }
 
@@ -69,6 +74,8 @@ impl TaskTable {
             procfs_root: procfs_root.to_path_buf(),
             processes: HashMap::new(),
             displaced: Vec::new(),
+            exited_now: Vec::new(),
+            exits: VecDeque::new(),
             tick: 0,
         }
     }
@@ -124,10 +131,14 @@ impl TaskTable {
                 if event.tid == event.tgid {
                     process.leader_exited = true;
                 }
-                if process.leader_exited && process.threads.values().all(|t| t.exited_at.is_some())
+                if process.exited_at.is_none()
+                    && process.leader_exited
+                    && process.threads.values().all(|t| t.exited_at.is_some())
                 {
-                    process.exited_at.get_or_insert(tick);
+                    process.exited_at = Some(tick);
+                    self.exited_now.push(event.tgid);
                 }
+                self.exits.push_back((tick, event.tgid, event.tid));
             }
             _ => {}
         }
@@ -240,20 +251,39 @@ impl TaskTable {
     /// Processes that exited in the current tick.
     pub fn exited_this_tick(&self) -> impl Iterator<Item = &ProcessInfo> {
         let tick = self.tick;
-        self.processes
-            .values()
+        self.exited_now
+            .iter()
+            .filter_map(|tgid| self.processes.get(tgid))
             .filter(move |p| p.exited_at == Some(tick))
             .chain(self.displaced.iter())
     }
 
-    /// Ends the tick: forgets processes and threads whose grace has run out.
+    /// Ends the tick: forgets processes and threads whose grace has run out. Costs
+    /// what exited, never what exists.
     pub fn end_tick(&mut self) {
         let tick = self.tick;
         let expired = |at: Option<u64>| at.is_some_and(|at| at + GRACE_TICKS <= tick);
-        self.processes.retain(|_, p| !expired(p.exited_at));
-        for process in self.processes.values_mut() {
-            process.threads.retain(|_, t| !expired(t.exited_at));
+        while let Some(&(at, tgid, tid)) = self.exits.front() {
+            if at + GRACE_TICKS > tick {
+                break;
+            }
+            self.exits.pop_front();
+            let Some(process) = self.processes.get_mut(&tgid) else {
+                continue;
+            };
+            // A pid reused since then belongs to a live thread or process: kept.
+            if process
+                .threads
+                .get(&tid)
+                .is_some_and(|t| expired(t.exited_at))
+            {
+                process.threads.remove(&tid);
+            }
+            if expired(process.exited_at) {
+                self.processes.remove(&tgid);
+            }
         }
+        self.exited_now.clear();
         self.displaced.clear();
         self.tick += 1;
     }

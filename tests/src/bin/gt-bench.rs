@@ -36,7 +36,14 @@ fn main() -> anyhow::Result<()> {
             let secs = args.get(2).map_or(Ok(2.0), |s| s.parse()).context("SECS")?;
             bench_ebpf(rounds, secs)
         }
-        _ => bail!("usage: gt-bench ebpf [ROUNDS] [SECS]"),
+        Some("ticks") => {
+            let idle = args
+                .get(1)
+                .map_or(Ok(2000), |s| s.parse())
+                .context("IDLE_PROCESSES")?;
+            bench_ticks(idle)
+        }
+        _ => bail!("usage: gt-bench ebpf [ROUNDS] [SECS] | gt-bench ticks [IDLE_PROCESSES]"),
     }
 }
 
@@ -84,6 +91,47 @@ fn bench_ebpf(rounds: usize, secs: f64) -> anyhow::Result<()> {
         med(&|r| r.ledger.tick_us),
     );
     Ok(())
+}
+
+/// CPU cost of one ledger tick with no extra processes, then with `idle` sleeping
+/// ones: the tick must follow what ran, not what exists.
+fn bench_ticks(idle: usize) -> anyhow::Result<()> {
+    let opts = LoadOptions::new("/sys".as_ref(), "/proc".as_ref());
+    let mut ledger = EbpfLedger::new(&opts).map_err(|e| anyhow!(error_chain(&e)))?;
+    let before = tick_costs(&mut ledger, 30)?;
+    let mut sleepers = Vec::with_capacity(idle);
+    for _ in 0..idle {
+        sleepers.push(
+            std::process::Command::new("sleep")
+                .arg("120")
+                .spawn()
+                .context("spawning sleep")?,
+        );
+    }
+    // Let the burst of forks and execs pass through a few ticks first.
+    tick_costs(&mut ledger, 30)?;
+    let after = tick_costs(&mut ledger, 30)?;
+    for mut sleeper in sleepers {
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
+    println!(
+        "tick CPU: {before:.0} us with no extra process, {after:.0} us with {idle} idle processes (ratio {:.2}); median of 30 ticks at 100 ms",
+        after / before
+    );
+    Ok(())
+}
+
+/// Median CPU µs of `n` ticks, 100 ms apart.
+fn tick_costs(ledger: &mut EbpfLedger, n: usize) -> anyhow::Result<f64> {
+    let mut costs = Vec::with_capacity(n);
+    for _ in 0..n {
+        std::thread::sleep(Duration::from_millis(100));
+        let cpu_ns = thread_cpu_ns();
+        ledger.sample().map_err(|e| anyhow!(error_chain(&e)))?;
+        costs.push((thread_cpu_ns() - cpu_ns) as f64 / 1e3);
+    }
+    Ok(median(costs))
 }
 
 /// One benchmark program attached alone to sched_switch.
