@@ -11,11 +11,6 @@ use crate::cli::Cli;
 const TABLE_ROWS: usize = 25;
 
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    if !cli.batch {
-        eprintln!(
-            "greentop: the interactive view is not built yet; printing intervals as with --batch"
-        );
-    }
     if cli.list_sources {
         print!("{}", open_sources(&cli.common)?.report());
         return Ok(());

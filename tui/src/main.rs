@@ -9,7 +9,8 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         Some(command) => commands::run_command(&cli, command),
-        None => batch::run(&cli),
+        None if cli.batch || cli.list_sources => batch::run(&cli),
+        None => greentop_tui::run::run_live(&cli.common, cli.delay_s),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

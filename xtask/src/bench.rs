@@ -14,6 +14,10 @@ const TARGETS: &[(&str, &str)] = &[
         "overhead of the eBPF CPU-time ledger (gt-bench ebpf; needs root)",
     ),
     (
+        "tui",
+        "render time for 2,000 processes at 200x60, and greentop's CPU at 1 s refresh (gt-bench-tui; root, tmux)",
+    ),
+    (
         "ticks",
         "ledger tick cost with and without 2,000 idle processes (gt-bench ticks; needs root)",
     ),
@@ -34,29 +38,21 @@ pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
             names.join(", ")
         );
     }
-    // gt-bench drives the gt-load workload beside it: build both.
+    // Each benchmark binary drives a sibling (gt-load, or greentop itself): build all
+    // of its package's binaries in release mode first.
+    let (package, binary, bench_args): (&str, &str, Vec<&str>) = match target {
+        "tui" => ("greentop", "gt-bench-tui", Vec::new()),
+        _ => ("greentop-tests", "gt-bench", vec![target]),
+    };
     let mut build = cmd::command("cargo");
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "greentop-tests",
-        "--bins",
-    ]);
+    build.args(["build", "--release", "--package", package, "--bins"]);
     eprintln!("==> {}", cmd::describe(&build));
     if !cmd::status(&mut build)?.success() {
         bail!("building the benchmark binaries failed");
     }
     let mut bench = cmd::command("cargo");
-    bench.args([
-        "run",
-        "--release",
-        "--package",
-        "greentop-tests",
-        "--bin",
-        "gt-bench",
-    ]);
-    bench.arg("--").arg(target).args(args);
+    bench.args(["run", "--release", "--package", package, "--bin", binary]);
+    bench.arg("--").args(bench_args).args(args);
     // stderr, like cargo's own progress: stdout is the benchmark's alone.
     eprintln!("==> {}", cmd::describe(&bench));
     let status = cmd::status(&mut bench)?;

@@ -1,0 +1,10 @@
+//! greentop's interactive view as a library: the Elm-architecture app, its state and
+//! views, the terminal and the event loop, so tests and benchmarks can drive them.
+pub mod app;
+pub mod fixtures;
+pub mod format;
+pub mod keys;
+pub mod run;
+pub mod state;
+pub mod term;
+pub mod view;
