@@ -201,6 +201,7 @@ fn cpu_summary(sample: &LedgerSample, fidelity: &Fidelity) -> SystemSummary {
             dropped_slices: sample.health.dropped_slices,
             dropped_cpu_seconds: ns_to_s(sample.health.dropped_ns),
             lost_events: sample.health.lost_events,
+            ns_per_switch: sample.health.ns_per_switch,
         },
         ..SystemSummary::default()
     }

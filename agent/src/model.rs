@@ -100,6 +100,9 @@ pub struct LedgerHealthJson {
     pub dropped_slices: u64,
     pub dropped_cpu_seconds: f64,
     pub lost_events: u64,
+    /// Mean ns per sched_switch of the ledger program, when `kernel.bpf_stats_enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_per_switch: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

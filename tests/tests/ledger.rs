@@ -224,3 +224,33 @@ fn missing_btf_falls_back_to_raw_tracepoints_and_says_so() {
         "raw_tp ledger {measured} vs {oracle_ns}"
     );
 }
+
+#[test]
+fn own_cost_per_switch_is_reported_when_bpf_stats_are_on() {
+    let mut ledger = ledger();
+    sample(&mut ledger);
+    let off = sample(&mut ledger);
+    let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("enable bpf_stats (root)");
+    sample(&mut ledger);
+    let mut child = spawn_load(&["pingpong", "0.5"]);
+    child.wait().expect("pingpong");
+    let on = sample(&mut ledger);
+    drop(stats);
+    if std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "0")
+    {
+        assert_eq!(
+            off.health.ns_per_switch, None,
+            "nothing to report without bpf_stats"
+        );
+    }
+    let ns = on
+        .health
+        .ns_per_switch
+        .expect("bpf_stats on: ns per switch reported");
+    assert!((5.0..100_000.0).contains(&ns), "{ns} ns per switch");
+    assert!(
+        on.health.switches > 10_000,
+        "pingpong switched {} times",
+        on.health.switches
+    );
+}

@@ -189,6 +189,7 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
             ledger_health: LedgerHealthJson {
                 switches: 1834,
                 flushes: 1,
+                ns_per_switch: gpu.then_some(161.0),
                 ..LedgerHealthJson::default()
             },
             cpu_joules,

@@ -43,6 +43,8 @@ pub struct EbpfLedger {
     last_tick: Instant,
     last_stats: LedgerStats,
     last_switches: u64,
+    /// bpf_stats of the sched_switch program at the last tick: (run ns, runs).
+    last_prog_stats: (u64, u64),
     /// Events stamped after the current flip wait for the next tick.
     pending: Vec<LifecycleEvent>,
     scratch: HashMap<(u32, u32), ThreadAcc>,
@@ -85,6 +87,7 @@ impl EbpfLedger {
             last_tick: Instant::now(),
             last_stats: LedgerStats::default(),
             last_switches: 0,
+            last_prog_stats: (0, 0),
             pending: Vec::new(),
             scratch: HashMap::new(),
             possible_cpus,
@@ -243,12 +246,31 @@ impl EbpfLedger {
         })?;
         let last = std::mem::replace(&mut self.last_stats, stats);
         let last_switches = std::mem::replace(&mut self.last_switches, switches);
+        let prog = self.switch_program_stats();
+        let (run_ns, runs) = (
+            prog.0.saturating_sub(self.last_prog_stats.0),
+            prog.1.saturating_sub(self.last_prog_stats.1),
+        );
+        self.last_prog_stats = prog;
         Ok(LedgerHealth {
+            ns_per_switch: (run_ns > 0 && runs > 0).then(|| run_ns as f64 / runs as f64),
             switches: switches.saturating_sub(last_switches),
             flushes: stats.flush_events.saturating_sub(last.flush_events),
             lost_events: stats.ringbuf_lost.saturating_sub(last.ringbuf_lost),
             ..losses
         })
+    }
+
+    /// (run time ns, run count) of the sched_switch program; zeros without bpf_stats.
+    fn switch_program_stats(&self) -> (u64, u64) {
+        let probes = &self._probes;
+        probes
+            .ebpf
+            .program(&probes.switch_program)
+            .and_then(|p| p.info().ok())
+            .map_or((0, 0), |info| {
+                (info.run_time().as_nanos() as u64, info.run_count())
+            })
     }
 
     /// Turns the drained amounts and the task table into per-process samples.

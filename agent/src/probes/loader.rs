@@ -65,6 +65,8 @@ pub struct LoadedProbes {
     pub ebpf: Ebpf,
     /// How sched_switch was hooked: `tp_btf`, `raw_tp` or `tracepoint`.
     pub attach: String,
+    /// Name of the attached sched_switch program, for its bpf_stats.
+    pub switch_program: String,
     /// What was degraded and why.
     pub notes: Vec<String>,
     pub possible_cpus: usize,
@@ -142,8 +144,17 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             None
         }
     };
+    let switch_program = format!(
+        "ledger_switch_{}",
+        match attach.as_str() {
+            "tp_btf" => "btf",
+            "raw_tp" => "raw",
+            _ => "tp",
+        }
+    );
     Ok(LoadedProbes {
         flush,
+        switch_program,
         ebpf,
         attach,
         notes,

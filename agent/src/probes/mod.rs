@@ -82,7 +82,7 @@ pub struct CpuTime {
 }
 
 /// What the ledger knows about its own losses in one interval. Never silent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LedgerHealth {
     /// Context switches seen.
     pub switches: u64,
@@ -95,6 +95,9 @@ pub struct LedgerHealth {
     pub dropped_ns: u64,
     /// Lifecycle events (fork/exec/exit) lost because the ring buffer was full.
     pub lost_events: u64,
+    /// Mean cost of the sched_switch program in the interval, from the kernel's
+    /// bpf_stats; None while `kernel.bpf_stats_enabled` is 0.
+    pub ns_per_switch: Option<f64>,
 }
 
 /// Everything the ledger measured in one interval.

@@ -146,6 +146,9 @@ pub fn info_lines(app: &App) -> Vec<Line<'static>> {
             s.switches_per_s()
         )),
     ];
+    if let Some(ns) = health.ns_per_switch {
+        overhead.push(Span::raw(format!("  eBPF {ns:.0} ns/switch")));
+    }
     if health.dropped_slices > 0 || health.lost_events > 0 {
         overhead.push(Span::styled(
             format!(
