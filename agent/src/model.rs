@@ -64,6 +64,17 @@ pub struct SystemSummary {
     pub jobs: Vec<JobEnergy>,
 }
 
+impl SystemSummary {
+    /// Every note of the interval: reduced ledger fidelity, degraded energy reads,
+    /// and the carbon intensity's fallbacks, in that order.
+    pub fn notes(&self) -> impl Iterator<Item = &String> {
+        self.ledger_note
+            .iter()
+            .chain(&self.energy_notes)
+            .chain(&self.intensity_note)
+    }
+}
+
 /// The books of the interval, per domain.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BalanceJson {

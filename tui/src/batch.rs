@@ -72,12 +72,7 @@ pub fn render_table(interval: &Interval, threads: bool) -> String {
         sys.intensity_source,
         sys.gco2 * 3600.0 / wall
     ));
-    let notes = sys
-        .ledger_note
-        .iter()
-        .chain(&sys.energy_notes)
-        .chain(&sys.intensity_note);
-    for note in notes {
+    for note in sys.notes() {
         out.push_str(&format!("note: {note}\n"));
     }
     out.push_str(&format!(

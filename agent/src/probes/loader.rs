@@ -40,7 +40,7 @@ impl LoadOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(
-        "loading eBPF programs failed: {source} (needs root, or CAP_BPF and CAP_PERFMON, on a kernel with eBPF)"
+        "eBPF probes need root (or CAP_BPF and CAP_PERFMON) and a kernel with eBPF; loading failed: {source}"
     )]
     Load {
         #[source]

@@ -23,12 +23,7 @@ pub fn banner_line(app: &App) -> Option<Line<'static>> {
                 theme.warning(),
             ));
         }
-        let notes = sys
-            .ledger_note
-            .iter()
-            .chain(&sys.energy_notes)
-            .chain(&sys.intensity_note);
-        for note in notes {
+        for note in sys.notes() {
             spans.push(Span::styled(format!("⚠ {note}  "), theme.note()));
         }
     }
