@@ -68,8 +68,8 @@ fn watts(system: &Value, kind: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {kind} domain in {system}"))
 }
 
-#[test]
-fn powercap_counters_at_a_known_power_reach_the_interval() {
+/// A copy of the one-socket powercap fixture, and its package zone's directory.
+fn one_socket_fixture() -> (tempfile::TempDir, PathBuf) {
     let sysfs = tempfile::tempdir().unwrap();
     let status = Command::new("cp")
         .arg("-a")
@@ -81,6 +81,12 @@ fn powercap_counters_at_a_known_power_reach_the_interval() {
     let zone = sysfs
         .path()
         .join("devices/virtual/powercap/intel-rapl/intel-rapl:0");
+    (sysfs, zone)
+}
+
+#[test]
+fn powercap_counters_at_a_known_power_reach_the_interval() {
+    let (sysfs, zone) = one_socket_fixture();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = advance(
         vec![
@@ -271,17 +277,7 @@ fn list_sources_explains_the_choice() {
 
 #[test]
 fn calibrate_measures_idle_power_and_baseline_uses_it() {
-    let sysfs = tempfile::tempdir().unwrap();
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(agent_file("tests/fixtures/powercap/one-socket/."))
-        .arg(sysfs.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let zone = sysfs
-        .path()
-        .join("devices/virtual/powercap/intel-rapl/intel-rapl:0");
+    let (sysfs, zone) = one_socket_fixture();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = advance(vec![(zone.join("energy_uj"), 0, 12e6)], stop.clone());
     let config = sysfs.path().join("etc/greentop.toml");
