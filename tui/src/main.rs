@@ -8,12 +8,12 @@ mod commands;
 fn main() -> std::process::ExitCode {
     let cli: cli::Cli = agent::cli::parse_args("greentop");
     let result = match &cli.command {
-        Some(command) => commands::run_command(&cli, command),
-        None if cli.batch || cli.list_sources => batch::run(&cli),
-        None => greentop_tui::run::run_live(&cli.common, cli.delay_s),
+        Some(command) => commands::run_command(&cli, command).map(|()| 0),
+        None if cli.batch || cli.list_sources => batch::run(&cli).map(|()| 0),
+        None => greentop_tui::run::run_live(&cli.common, cli.delay_s).map(|end| end.exit_code()),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code.into(),
         Err(err) => {
             // Not eprintln!: it panics when stderr is gone with the terminal.
             let _ = writeln!(std::io::stderr(), "greentop: {err:#}");

@@ -96,6 +96,7 @@ const CASES: &[&str] = &[
     "greenest --duration 4h --within 1h --series ok.csv",
     "greenest --duration 4h --series short.csv",
     "greenest --duration soon --series gap.csv",
+    "",
 ];
 
 /// Runs one case: `(command line as shown, exit status, stderr)`.
