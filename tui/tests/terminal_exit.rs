@@ -111,12 +111,26 @@ fn bpf_exists(command: libc::c_long, id: u32) -> bool {
     false
 }
 
+/// SIGKILLs a greentop that outlived its test (as the old one did, spinning).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", self.0)).unwrap_or_default();
+        if alive(self.0) && comm.trim() == "greentop" {
+            // SAFETY: kill(2) of the greentop this test started.
+            unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
 /// A running greentop in tmux, with the BPF objects it held.
 struct Running {
     session: Session,
     pid: u32,
     progs: Vec<u32>,
     links: Vec<u32>,
+    _guard: KillOnDrop,
 }
 
 impl Running {
@@ -133,6 +147,7 @@ impl Running {
             pid,
             progs,
             links,
+            _guard: KillOnDrop(pid),
         }
     }
 
@@ -175,6 +190,12 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        let (progs, links) = (self.progs.len(), self.links.len());
+        let after_exit =
+            Duration::from_secs(2) - deadline.saturating_duration_since(Instant::now());
+        eprintln!(
+            "{what}: its {progs} BPF programs and {links} links gone {after_exit:?} after it"
+        );
         self.session
     }
 }
