@@ -248,12 +248,15 @@ fn no_counter_anywhere_runs_on_the_estimate_and_says_so() {
 fn list_sources_explains_the_choice() {
     let sysfs = tempfile::tempdir().unwrap();
     let root = sysfs.path().to_str().unwrap();
+    // A file that is no library: NVML cannot load, as on a machine without the driver.
+    let lib = sysfs.path().join("libnvidia-ml.so.1");
+    std::fs::write(&lib, "").unwrap();
     let out = run(&[
         "--list-sources",
         "--sysfs-root",
         root,
         "--nvml-lib",
-        "/nonexistent/libnvidia-ml.so.1",
+        lib.to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

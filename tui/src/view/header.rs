@@ -178,8 +178,11 @@ pub fn info_lines(app: &App) -> Vec<Line<'static>> {
         Line::from(vec![
             label("Carbon "),
             Span::raw(format!(
-                "{:.0} gCO₂/kWh  {}  ({})",
-                sys.intensity_g_per_kwh, sys.region, sys.intensity_source
+                "{:.0} gCO₂/kWh  {}  ({}){}",
+                sys.intensity_g_per_kwh,
+                sys.region,
+                sys.intensity_source,
+                pue_label(sys.pue)
             )),
         ]),
         Line::from(vec![
@@ -201,6 +204,15 @@ pub fn info_lines(app: &App) -> Vec<Line<'static>> {
         ]),
         Line::from(overhead),
     ]
+}
+
+/// `  PUE 1.40` when a PUE other than 1 multiplies the grams; empty otherwise.
+fn pue_label(pue: f64) -> String {
+    if pue > 1.0 {
+        format!("  PUE {pue:.2}")
+    } else {
+        String::new()
+    }
 }
 
 /// Meters on the left, facts on the right.
@@ -243,6 +255,24 @@ mod tests {
         expected.set_style(Rect::new(15, 0, 11, 1), Theme::new(false).estimated());
         expected.set_style(Rect::new(15, 1, 25, 2), Style::new());
         assert_eq!(buf, expected);
+    }
+
+    #[test]
+    fn pue_shows_only_when_it_changes_the_grams() {
+        for (pue, text) in [
+            (1.0, ""),
+            (0.0, ""),
+            (1.4, "  PUE 1.40"),
+            (2.125, "  PUE 2.12"),
+        ] {
+            assert_eq!(pue_label(pue), text, "{pue}");
+        }
+        let mut app = App::new(1.0, OWN_PID, false);
+        let mut tick = interval(1, false);
+        tick.system.pue = 1.5;
+        update(&mut app, Msg::Interval(Box::new(tick)));
+        let carbon = info_lines(&app)[2].to_string();
+        assert!(carbon.ends_with("(table)  PUE 1.50"), "{carbon}");
     }
 
     #[test]

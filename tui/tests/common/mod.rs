@@ -1,0 +1,96 @@
+//! tmux helpers shared by the tests that run `greentop` in a real terminal.
+#![allow(dead_code)] // each test file uses its own subset
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Kills the tmux session however the test ends.
+pub struct Session(pub String);
+
+impl Session {
+    /// A new detached session of `width`×`height` running `command`; fails without tmux.
+    pub fn start(prefix: &str, width: u16, height: u16, command: &str) -> Session {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("{prefix}-{}-{nanos}", std::process::id());
+        let (w, h) = (width.to_string(), height.to_string());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                &w,
+                "-y",
+                &h,
+                command,
+            ])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "tmux new-session failed: tmux is installed by the project's setup (apt-get install tmux)"
+        );
+        Session(name)
+    }
+
+    /// The pid of the pane's first process.
+    pub fn pane_pid(&self) -> u32 {
+        tmux(&["list-panes", "-t", &self.0, "-F", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .expect("pane pid")
+    }
+
+    pub fn text(&self) -> String {
+        pane(&self.0)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.0])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+pub fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("run tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn pane(name: &str) -> String {
+    tmux(&["capture-pane", "-p", "-t", name])
+}
+
+/// Polls the pane until `ok` holds, or fails with what the pane shows.
+pub fn wait_for(name: &str, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let text = pane(name);
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}; the pane shows:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn send(name: &str, keys: &[&str]) {
+    let mut args = vec!["send-keys", "-t", name];
+    args.extend_from_slice(keys);
+    tmux(&args);
+}
