@@ -1,9 +1,18 @@
-//! Options every entry point shares (`greentop`, `greentop-agent`).
+//! Options every entry point shares (`greentop`, `greentop-agent`), the checks of
+//! their values, and which errors are the user's (exit status 2, as for a
+//! command-line syntax error) rather than the machine's (1).
+use std::error::Error;
+use std::io::Write;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use crate::attribution::IdlePolicy;
+use crate::carbon::{
+    CarbonError, GreenestError, INTENSITY_RANGE, PUE_RANGE, SeriesError, UnknownRegion,
+};
+use crate::config::ConfigError;
 use crate::energy::select::{CpuSourceChoice, SourceOptions};
 
 /// Which CPU-time ledger to use.
@@ -21,10 +30,10 @@ pub enum LedgerChoice {
 #[derive(Clone, Debug, Args)]
 pub struct CommonArgs {
     /// Root of the sysfs tree to read (for tests and containers).
-    #[arg(long, value_name = "DIR", default_value = "/sys")]
+    #[arg(long, value_name = "DIR", default_value = "/sys", value_parser = parse_dir)]
     pub sysfs_root: PathBuf,
     /// Root of the procfs tree to read (for tests and containers).
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    #[arg(long, value_name = "DIR", default_value = "/proc", value_parser = parse_dir)]
     pub procfs_root: PathBuf,
     /// CPU-time ledger: eBPF probes, /proc sampling, or eBPF with /proc fallback.
     #[arg(long, value_enum, default_value_t = LedgerChoice::Auto)]
@@ -36,17 +45,22 @@ pub struct CommonArgs {
     #[arg(long, value_name = "WATTS", value_parser = parse_watts)]
     pub cpu_tdp_watts: Option<f64>,
     /// Path of libnvidia-ml.so.1 (default: the dynamic loader's search path).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = parse_file)]
     pub nvml_lib: Option<PathBuf>,
     /// Do not look for NVIDIA GPUs.
     #[arg(long)]
     pub no_gpu: bool,
-    /// Grid region for the carbon intensity: FR, FRA, US-CA, SE3, gcp:us-central1, …
-    #[arg(long, value_name = "CODE")]
+    /// Grid region for the carbon intensity: FR, FRA, US-CA, SE3, gcp:us-central1,
+    /// aws:us-east-1, azure:westeurope, … [default: the config's, else the world average]
+    #[arg(long, value_name = "CODE", value_parser = parse_region)]
     pub region: Option<String>,
     /// Fixed carbon intensity in gCO₂/kWh (overrides the region's).
     #[arg(long, value_name = "G_PER_KWH", value_parser = parse_intensity)]
     pub intensity: Option<f64>,
+    /// Power usage effectiveness of the data centre, 1.0 to 3.0: gCO₂ are multiplied by
+    /// it, joules are not [default: the config's, else 1.0].
+    #[arg(long, value_name = "RATIO", value_parser = parse_pue)]
+    pub pue: Option<f64>,
     /// CSV of `timestamp,g_per_kwh`: each interval uses the value at its time.
     #[arg(long, value_name = "FILE")]
     pub intensity_series: Option<PathBuf>,
@@ -85,31 +99,186 @@ impl CommonArgs {
     }
 }
 
-fn parse_watts(text: &str) -> Result<f64, String> {
-    let watts: f64 = text
+/// A mistake in what the user asked for that no other error type describes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit status for an error: 2 when the user's input (an option, a config key, a
+/// file they named) is at fault, 1 otherwise.
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    if err.chain().any(is_usage) { 2 } else { 1 }
+}
+
+fn is_usage(err: &(dyn Error + 'static)) -> bool {
+    let config_input = matches!(
+        err.downcast_ref::<ConfigError>(),
+        Some(ConfigError::Read { .. } | ConfigError::Parse { .. })
+    );
+    config_input
+        || err.is::<UsageError>()
+        || err.is::<UnknownRegion>()
+        || err.is::<SeriesError>()
+        || err.is::<CarbonError>()
+        || err.is::<GreenestError>()
+}
+
+/// Parses the command line. A bad option value is one line on stderr,
+/// `BIN: invalid value 'X' for '--opt <V>': why`, and exit status 2; help, version
+/// and structural mistakes (unknown or missing options) are clap's own output.
+pub fn parse_args<C: clap::Parser>(bin: &str) -> C {
+    use clap::error::ErrorKind;
+    C::try_parse().unwrap_or_else(|err| match err.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            // The message and `[possible values: …]`, before clap's blank line and tips.
+            let text = err.to_string();
+            let lines: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).collect();
+            let line = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+            let _ = writeln!(
+                std::io::stderr(),
+                "{bin}: {}",
+                line.trim_start_matches("error: ")
+            );
+            std::process::exit(2)
+        }
+        _ => err.exit(),
+    })
+}
+
+/// A number within `range`; `noun` says what was expected, `unit` follows the value
+/// in the error (`0.01 s is outside 0.05..=3600.0`).
+fn number_in(
+    text: &str,
+    range: RangeInclusive<f64>,
+    noun: &str,
+    unit: &str,
+) -> Result<f64, String> {
+    let value: f64 = text
         .parse()
-        .map_err(|_| format!("'{text}' is not a number of watts"))?;
-    if (1.0..=5000.0).contains(&watts) {
-        Ok(watts)
+        .map_err(|_| format!("'{text}' is not {noun}"))?;
+    if range.contains(&value) {
+        Ok(value)
     } else {
-        Err(format!("{watts} W is outside 1..=5000"))
+        Err(format!("{value}{unit} is outside {range:?}"))
     }
 }
 
-fn parse_intensity(text: &str) -> Result<f64, String> {
-    let g: f64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of gCO₂/kWh"))?;
-    if (0.0..=5000.0).contains(&g) {
-        Ok(g)
-    } else {
-        Err(format!("{g} g/kWh is outside 0..=5000"))
+/// Seconds per interval: 0.05 to 3600.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    number_in(text, 0.05..=3600.0, "a number of seconds", " s")
+}
+
+/// A number of intervals: 1 or more.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("needs at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
     }
+}
+
+fn parse_pue(text: &str) -> Result<f64, String> {
+    number_in(text, PUE_RANGE, "a ratio like 1.4", "")
+}
+
+fn parse_region(text: &str) -> Result<String, String> {
+    crate::carbon::resolve_region(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_dir(text: &str) -> Result<PathBuf, String> {
+    match std::fs::metadata(text) {
+        Ok(meta) if meta.is_dir() => Ok(PathBuf::from(text)),
+        Ok(_) => Err("not a directory".to_string()),
+        Err(e) => Err(io_reason(&e)),
+    }
+}
+
+fn parse_file(text: &str) -> Result<PathBuf, String> {
+    match std::fs::metadata(text) {
+        Ok(meta) if meta.is_file() => Ok(PathBuf::from(text)),
+        Ok(_) => Err("not a file".to_string()),
+        Err(e) => Err(io_reason(&e)),
+    }
+}
+
+/// `no such file or directory`, without the `(os error 2)` clap users need not see.
+fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let reason = text.split(" (os error").next().unwrap_or(&text);
+    reason.to_lowercase()
+}
+
+fn parse_watts(text: &str) -> Result<f64, String> {
+    number_in(text, 1.0..=5000.0, "a number of watts", " W")
+}
+
+fn parse_intensity(text: &str) -> Result<f64, String> {
+    number_in(text, INTENSITY_RANGE, "a number of gCO₂/kWh", " g/kWh")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_range_checked() {
+        type Parser = fn(&str) -> Result<(), String>;
+        let seconds: Parser = |t| parse_seconds(t).map(drop);
+        let pue: Parser = |t| parse_pue(t).map(drop);
+        let dir: Parser = |t| parse_dir(t).map(drop);
+        let file: Parser = |t| parse_file(t).map(drop);
+        let region: Parser = |t| parse_region(t).map(drop);
+        let count: Parser = |t| parse_count(t).map(drop);
+        let cases: &[(Parser, &str, Result<(), &str>)] = &[
+            (seconds, "1", Ok(())),
+            (seconds, "0.05", Ok(())),
+            (seconds, "0.01", Err("0.01 s is outside 0.05..=3600.0")),
+            (seconds, "NaN", Err("NaN s is outside 0.05..=3600.0")),
+            (seconds, "x", Err("'x' is not a number of seconds")),
+            (pue, "1", Ok(())),
+            (pue, "1.58", Ok(())),
+            (pue, "3", Ok(())),
+            (pue, "0.9", Err("0.9 is outside 1.0..=3.0")),
+            (pue, "12", Err("12 is outside 1.0..=3.0")),
+            (pue, "inf", Err("inf is outside 1.0..=3.0")),
+            (pue, "x", Err("'x' is not a ratio like 1.4")),
+            (dir, "/", Ok(())),
+            (dir, "/nonexistent/sys", Err("no such file or directory")),
+            (dir, "/etc/hostname", Err("not a directory")),
+            (file, "/etc/hostname", Ok(())),
+            (file, "/", Err("not a file")),
+            (
+                file,
+                "/nonexistent/lib.so",
+                Err("no such file or directory"),
+            ),
+            (count, "1", Ok(())),
+            (count, "0", Err("needs at least 1")),
+            (count, "-1", Err("'-1' is not a whole number")),
+            (region, "FR", Ok(())),
+            (region, "aws:us-east-1", Ok(())),
+        ];
+        for (parse, text, want) in cases {
+            assert_eq!(parse(text), want.map_err(str::to_string), "{text}");
+        }
+        let err = parse_region("XX-NOPE").unwrap_err();
+        assert!(err.starts_with("unknown region \"XX-NOPE\""), "{err}");
+    }
+
+    #[test]
+    fn usage_errors_exit_2_and_others_1() {
+        let usage = anyhow::Error::new(UsageError("bad".into())).context("checking");
+        assert_eq!(exit_status(&usage), 2);
+        let series = SeriesError::TooShort {
+            path: "s.csv".into(),
+            points: 1,
+        };
+        assert_eq!(exit_status(&anyhow::Error::new(series)), 2);
+        let io = std::io::Error::other("disk on fire");
+        assert_eq!(exit_status(&anyhow::Error::new(io)), 1);
+    }
 
     #[test]
     fn watts_are_range_checked() {

@@ -6,24 +6,30 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::{Calibration, IdlePolicy};
-use crate::carbon::CarbonConfig;
 use crate::carbon::providers::ProviderConfig;
+use crate::carbon::{CarbonConfig, INTENSITY_RANGE, PUE_RANGE, resolve_region};
+use crate::cli::UsageError;
 
 /// Everything the file may set. Unknown keys are an error, so a typo is not ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Grid region for the carbon intensity table (`FR`, `US-CA`, `gcp:us-central1`, …).
+    /// Grid region for the carbon intensity table (`FR`, `US-CA`, `gcp:us-central1`,
+    /// `aws:us-east-1`, …); an unknown code is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// A fixed carbon intensity, g/kWh (overrides the region's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intensity_g_per_kwh: Option<f64>,
-    /// CSV of `timestamp,g_per_kwh` to use for each interval's time.
+    /// CSV of `timestamp,g_per_kwh` to use for each interval's time (relative to the
+    /// config file's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intensity_series: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<IdlePolicy>,
+    /// Power usage effectiveness, 1.0..=3.0: multiplies gCO₂, never joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pue: Option<f64>,
     /// Live intensity from Electricity Maps (off unless this section is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub electricitymaps: Option<ElectricityMapsConfig>,
@@ -57,17 +63,22 @@ pub struct UkConfig {
     pub base_url: Option<String>,
 }
 
+/// A config file that cannot be used. One line each: the chain adds the OS reason
+/// for `Read` and `Write` once, so it is not repeated here.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading config {path}: {source}")]
+    #[error("reading config {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("config {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("writing config {path}: {source}")]
+    #[error("{path}:{problem}")]
+    Parse {
+        path: PathBuf,
+        problem: ConfigProblem,
+    },
+    #[error("writing config {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -75,16 +86,38 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong in config text, and where: `3:9: pue = 7 is outside 1.0..=3.0`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigProblem {
+    /// 1-based line and column, when the place is known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for n in [self.line, self.column].into_iter().flatten() {
+            write!(f, "{n}:")?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
 impl Config {
     /// The carbon part: fixed > series > live provider > region table > world average.
     /// `GREENTOP_ELECTRICITYMAPS_TOKEN` overrides the file's token.
-    pub fn carbon(&self) -> Result<CarbonConfig, String> {
+    pub fn carbon(&self) -> Result<CarbonConfig, UsageError> {
         let provider = match (&self.electricitymaps, &self.carbon_intensity_uk) {
             (Some(em), _) => {
                 let token = std::env::var("GREENTOP_ELECTRICITYMAPS_TOKEN")
                     .ok()
                     .or_else(|| em.token.clone())
-                    .ok_or("[electricitymaps] needs a token (or GREENTOP_ELECTRICITYMAPS_TOKEN)")?;
+                    .ok_or_else(|| {
+                        let why =
+                            "[electricitymaps] needs a token (or GREENTOP_ELECTRICITYMAPS_TOKEN)";
+                        UsageError(why.to_string())
+                    })?;
                 let mut provider = ProviderConfig::electricity_maps(token, em.zone.clone());
                 provider.base_url.clone_from(&em.base_url);
                 Some(provider)
@@ -101,36 +134,44 @@ impl Config {
             intensity_g_per_kwh: self.intensity_g_per_kwh,
             series_path: self.intensity_series.clone(),
             provider,
+            pue: self.pue,
         })
     }
 
-    /// Reads and checks a config file.
+    /// Reads and checks a config file. A relative `intensity_series` is taken
+    /// relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Config::parse(&text).map_err(|problem| ConfigError::Parse {
             path: path.to_path_buf(),
-            message,
-        })
+            problem,
+        })?;
+        if let (Some(series), Some(dir)) = (&mut config.intensity_series, path.parent())
+            && series.is_relative()
+        {
+            *series = dir.join(&*series);
+        }
+        Ok(config)
     }
 
     /// Parses TOML text, checking values the types cannot.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        if let Some(g) = config.intensity_g_per_kwh
-            && !(0.0..=5000.0).contains(&g)
-        {
-            return Err(format!("intensity_g_per_kwh = {g} is outside 0..=5000"));
-        }
-        let watts = config.calibration.package_idle_w.values();
-        if let Some(w) = watts
-            .chain(config.calibration.gpu_idle_w.values())
-            .find(|w| !(0.0..=5000.0).contains(*w))
-        {
-            return Err(format!("calibrated idle power {w} W is outside 0..=5000"));
-        }
+    pub fn parse(text: &str) -> Result<Config, ConfigProblem> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((None, None), |s| {
+                let (line, column) = line_column(text, s.start);
+                (Some(line), Some(column))
+            });
+            let message = e.message().trim().replace('\n', "; ");
+            ConfigProblem {
+                line,
+                column,
+                message,
+            }
+        })?;
+        check_values(&config, text)?;
         Ok(config)
     }
 
@@ -140,10 +181,7 @@ impl Config {
             path: path.to_path_buf(),
             source,
         };
-        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = toml::to_string_pretty(self).map_err(|e| write_err(std::io::Error::other(e)))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(write_err)?;
         }
@@ -167,6 +205,71 @@ impl Config {
     }
 }
 
+/// Accepted calibrated idle power per package or GPU, watts.
+const IDLE_W_RANGE: std::ops::RangeInclusive<f64> = 0.0..=5000.0;
+
+/// The checks serde cannot make, each naming the key and its line.
+fn check_values(config: &Config, text: &str) -> Result<(), ConfigProblem> {
+    let problem = |path: &[&str], message: String| ConfigProblem {
+        line: line_of(text, path),
+        column: None,
+        message,
+    };
+    if let Some(code) = &config.region {
+        resolve_region(code).map_err(|e| problem(&["region"], e.to_string()))?;
+    }
+    if let Some(g) = config.intensity_g_per_kwh
+        && !INTENSITY_RANGE.contains(&g)
+    {
+        let message = format!("intensity_g_per_kwh = {g} is outside {INTENSITY_RANGE:?}");
+        return Err(problem(&["intensity_g_per_kwh"], message));
+    }
+    if let Some(pue) = config.pue
+        && !PUE_RANGE.contains(&pue)
+    {
+        return Err(problem(
+            &["pue"],
+            format!("pue = {pue} is outside {PUE_RANGE:?}"),
+        ));
+    }
+    let calibration = &config.calibration;
+    let idle = [
+        ("package_idle_w", &calibration.package_idle_w),
+        ("gpu_idle_w", &calibration.gpu_idle_w),
+    ];
+    for (table, watts) in idle {
+        if let Some((id, w)) = watts.iter().find(|(_, w)| !IDLE_W_RANGE.contains(*w)) {
+            let key = id.to_string();
+            let message = format!("calibration.{table}.{key} = {w} W is outside {IDLE_W_RANGE:?}");
+            return Err(problem(&["calibration", table, &key], message));
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line of the key at `path` (`["calibration", "gpu_idle_w", "0"]`).
+fn line_of(text: &str, path: &[&str]) -> Option<usize> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut start = None;
+    for (i, key) in path.iter().enumerate() {
+        let (name, value) = table.get_key_value(*key)?;
+        start = Some(name.span().start);
+        if i + 1 < path.len() {
+            table = value.get_ref().as_table()?;
+        }
+    }
+    start.map(|offset| line_column(text, offset).0)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    (line, before[line_start..].chars().count() + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +280,7 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.region.as_deref(), Some("FR"));
         assert_eq!(config.idle, Some(IdlePolicy::Baseline));
+        assert_eq!(config.pue, Some(1.2));
         assert_eq!(config.calibration.package_idle_w.get(&0), Some(&12.5));
         assert_eq!(config.calibration.gpu_idle_w.get(&0), Some(&61.0));
         assert_eq!(
@@ -193,21 +297,74 @@ mod tests {
     }
 
     #[test]
-    fn bad_configs_name_the_problem() {
-        for (text, wanted) in [
-            ("regoin = \"FR\"", "unknown field `regoin`"),
-            ("idle = \"sometimes\"", "unknown variant `sometimes`"),
-            ("intensity_g_per_kwh = -3.0", "outside 0..=5000"),
+    fn bad_configs_name_the_problem_and_its_line() {
+        let cases: &[(&str, Option<usize>, &str)] = &[
+            ("regoin = \"FR\"", Some(1), "unknown field `regoin`"),
             (
-                "[calibration.package_idle_w]\n0 = 99999.0",
-                "outside 0..=5000",
+                "idle = \"sometimes\"",
+                Some(1),
+                "unknown variant `sometimes`",
             ),
-            ("region = ", "line 1, column 10"),
-        ] {
-            let err = Config::parse(text).unwrap_err();
-            assert!(err.contains(wanted), "{text:?}: {err}");
+            (
+                "# c\nintensity_g_per_kwh = -3.0",
+                Some(2),
+                "intensity_g_per_kwh = -3 is outside 0.0..=5000.0",
+            ),
+            ("\n\npue = 0.5", Some(3), "pue = 0.5 is outside 1.0..=3.0"),
+            ("pue = nan", Some(1), "pue = NaN is outside 1.0..=3.0"),
+            (
+                "idle = \"share\"\nregion = \"XX-NOPE\"",
+                Some(2),
+                "unknown region \"XX-NOPE\" (closest known: ",
+            ),
+            (
+                "[calibration.package_idle_w]\n0 = 12.0\n1 = 99999.0",
+                Some(3),
+                "calibration.package_idle_w.1 = 99999 W is outside 0.0..=5000.0",
+            ),
+            ("region = ", Some(1), "string values must be quoted"),
+        ];
+        for &(text, line, wanted) in cases {
+            let problem = Config::parse(text).unwrap_err();
+            assert!(problem.message.starts_with(wanted), "{text:?}: {problem}");
+            assert_eq!(problem.line, line, "{text:?}: {problem}");
+            assert!(!problem.to_string().contains('\n'), "{problem}");
         }
         let err = Config::load(Path::new("/nonexistent/greentop.toml")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/greentop.toml"));
+        assert_eq!(err.to_string(), "reading config /nonexistent/greentop.toml");
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(
+            chain.matches("No such file or directory").count(),
+            1,
+            "{chain}"
+        );
+    }
+
+    #[test]
+    fn parse_errors_read_file_line_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("greentop.toml");
+        std::fs::write(&path, "region = \"FR\"\npue = 9.0\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}:2: pue = 9 is outside 1.0..=3.0", path.display())
+        );
+        std::fs::write(&path, "region = \"FR\"\n  regoin = 1\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}:2:3: unknown field `regoin`", path.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_series_is_next_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("greentop.toml");
+        std::fs::write(&path, "intensity_series = \"grid.csv\"\npue = 1.2\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.intensity_series, Some(dir.path().join("grid.csv")));
+        assert_eq!(config.carbon().unwrap().pue, Some(1.2));
     }
 }

@@ -18,6 +18,8 @@ use crate::probes::{Fidelity, LedgerSample, ProcessSample};
 #[derive(Clone, Debug, PartialEq)]
 pub struct CarbonContext {
     pub g_per_kwh: f64,
+    /// Power usage effectiveness: grams are for `joules × pue`, joules stay as measured.
+    pub pue: f64,
     pub region: String,
     pub source: String,
     pub note: Option<String>,
@@ -91,7 +93,8 @@ pub fn build(input: BuildInput<'_>) -> Interval {
             intensity_g_per_kwh: g_per_kwh,
             intensity_source: input.carbon.source.clone(),
             intensity_note: input.carbon.note.clone(),
-            gco2: gco2(measured_j, g_per_kwh),
+            pue: input.carbon.pue,
+            gco2: gco2(measured_j, g_per_kwh * input.carbon.pue),
             jobs,
             ..cpu_summary(sample, input.fidelity)
         },
@@ -100,7 +103,7 @@ pub fn build(input: BuildInput<'_>) -> Interval {
 }
 
 fn process_row(p: &ProcessSample, input: &BuildInput<'_>) -> ProcessEnergy {
-    let g_per_kwh = input.carbon.g_per_kwh;
+    let g_per_kwh = input.carbon.g_per_kwh * input.carbon.pue;
     let none = ProcessJoules::default();
     let joules = input.attribution.processes.get(&p.tgid).unwrap_or(&none);
     let threads = input.threads.then(|| {

@@ -69,11 +69,19 @@ pub struct SystemSummary {
     pub intensity_source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intensity_note: Option<String>,
-    /// Carbon of all measured energy (CPU + DRAM + GPU) in the interval.
+    /// Power usage effectiveness applied to every gCO₂ figure (not to joules).
+    #[serde(default = "no_overhead")]
+    pub pue: f64,
+    /// Carbon of all measured energy (CPU + DRAM + GPU) in the interval, × `pue`.
     pub gco2: f64,
     /// Processes grouped by job, busiest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobEnergy>,
+}
+
+/// PUE 1.0: intervals written before the field existed had no overhead applied.
+fn no_overhead() -> f64 {
+    1.0
 }
 
 impl SystemSummary {
@@ -161,7 +169,7 @@ pub struct ProcessEnergy {
     pub dram_joules: f64,
     pub gpu_joules: f64,
     pub joules: f64,
-    /// `joules` at the interval's carbon intensity.
+    /// `joules` at the interval's carbon intensity, × `system.pue`.
     pub gco2: f64,
     /// Since greentop first saw the process.
     pub joules_total: f64,

@@ -1,8 +1,11 @@
 //! The tick: read the ledger and the energy sources, attribute energy to threads,
 //! processes and jobs, price it in gCO₂, and produce one `Interval`.
 use std::collections::{HashMap, HashSet};
+
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use anyhow::Context;
 
 use crate::attribution::{Calibration, IdlePolicy, Resident, attribute_with_memory};
 use crate::carbon::CarbonResolver;
@@ -87,6 +90,7 @@ impl Settings {
         if args.intensity_series.is_some() {
             merged.intensity_series.clone_from(&args.intensity_series);
         }
+        merged.pue = args.pue.or(config.pue);
         Ok(Settings {
             procfs_root: args.procfs_root.clone(),
             policy: args.idle.or(config.idle).unwrap_or_default(),
@@ -127,10 +131,7 @@ impl Pipeline {
         mut sources: Sources,
         settings: Settings,
     ) -> anyhow::Result<Self> {
-        let carbon_config = settings
-            .config
-            .carbon()
-            .map_err(|e| anyhow::anyhow!("carbon intensity: {e}"))?;
+        let carbon_config = settings.config.carbon().context("carbon intensity")?;
         let carbon = CarbonResolver::new(carbon_config)?;
         let mem_total_bytes =
             MemoryEstimate::open(&settings.procfs_root).map_or(0, |memory| memory.total_bytes);
@@ -238,6 +239,7 @@ impl Pipeline {
         let intensity = self.carbon.intensity_at(at);
         CarbonContext {
             g_per_kwh: intensity.g_per_kwh,
+            pue: self.carbon.pue(),
             region: intensity.region,
             source: intensity.source.label().to_string(),
             note: intensity.note,

@@ -248,25 +248,37 @@ fn failures_fall_back_to_the_table_with_a_note() {
     }
 }
 
+/// A zone the table does not know is fine for the provider; with no region its
+/// fallback is the world average. An unknown region is an error before any request.
 #[test]
-fn failure_with_unknown_region_falls_back_to_world_average() {
+fn failure_without_region_falls_back_to_world_average() {
     let server = Server::start(Reply::Json(503, String::new()));
-    let got = em_resolver(&server, "XX-NOWHERE").intensity_at(t0());
+    let mut provider = ProviderConfig::electricity_maps("t0ken", Some("XX-NOWHERE".into()));
+    provider.base_url = Some(server.base_url.clone());
+    let config = CarbonConfig {
+        provider: Some(provider),
+        ..Default::default()
+    };
+    let got = CarbonResolver::new(config).unwrap().intensity_at(t0());
     assert_eq!(
         (got.g_per_kwh, got.source),
         (475.0, IntensitySource::WorldAverage)
     );
     let note = got.note.unwrap();
     assert!(note.contains("HTTP status 503"), "{note}");
-    assert!(
-        note.ends_with("unknown region \"XX-NOWHERE\": using the world average"),
-        "{note}"
-    );
+    assert!(note.ends_with("; using the world average"), "{note}");
     assert!(
         server
             .last_head()
             .starts_with("GET /v3/carbon-intensity/latest?zone=XX-NOWHERE ")
     );
+    let unknown = CarbonConfig {
+        region: Some("XX-NOWHERE".into()),
+        provider: Some(ProviderConfig::electricity_maps("t0ken", None)),
+        ..Default::default()
+    };
+    let err = CarbonResolver::new(unknown).err().unwrap().to_string();
+    assert!(err.starts_with("unknown region \"XX-NOWHERE\""), "{err}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! greentop's command line.
 use std::path::PathBuf;
 
-use agent::cli::CommonArgs;
+use agent::cli::{CommonArgs, parse_count, parse_seconds};
 use clap::{Parser, Subcommand};
 
 /// htop for watts and gCO₂: per-process and per-thread CPU time, energy and carbon.
@@ -15,12 +15,11 @@ pub struct Cli {
     #[arg(short = 'b', long)]
     pub batch: bool,
     /// Stop after N intervals (default: run until interrupted).
-    #[arg(short = 'n', long = "iterations", value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', long = "iterations", value_name = "N", value_parser = parse_count)]
     pub iterations: Option<u64>,
     /// Seconds per interval.
     #[arg(short = 'd', long = "delay", value_name = "SECS", default_value_t = 1.0,
-          value_parser = parse_delay)]
+          value_parser = parse_seconds)]
     pub delay_s: f64,
     /// One JSON object per interval, one line each (the batch JSON contract).
     #[arg(long)]
@@ -43,7 +42,7 @@ pub enum Command {
     /// the config file, for `--idle baseline`.
     Calibrate {
         /// Seconds to measure.
-        #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_delay)]
+        #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
         duration: f64,
         /// Measure and print, but do not write the config file.
         #[arg(long)]
@@ -53,10 +52,10 @@ pub enum Command {
     /// at the lowest average carbon intensity (needs --intensity-series).
     Greenest {
         /// Length of the job, e.g. 4h, 90m.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_span)]
         duration: std::time::Duration,
-        /// Window to start in, e.g. 24h.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "24h")]
+        /// Window to start in, e.g. 24h (at least the job's length).
+        #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "24h")]
         within: std::time::Duration,
         /// Series to plan on (default: --intensity-series or the config's).
         #[arg(long, value_name = "FILE")]
@@ -64,15 +63,13 @@ pub enum Command {
     },
 }
 
-fn parse_delay(text: &str) -> Result<f64, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if (0.05..=3600.0).contains(&secs) {
-        Ok(secs)
-    } else {
-        Err(format!("{secs} s is outside 0.05..=3600"))
+/// A job length or window for `greenest`: `4h`, `90m`; longer than zero.
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    let span = humantime::parse_duration(text).map_err(|e| format!("'{text}': {e}"))?;
+    if span.is_zero() {
+        return Err("must be longer than zero".to_string());
     }
+    Ok(span)
 }
 
 #[cfg(test)]
@@ -94,7 +91,7 @@ mod tests {
             ("x", false),
             ("4000", false),
         ] {
-            assert_eq!(parse_delay(text).is_ok(), ok, "{text}");
+            assert_eq!(parse_seconds(text).is_ok(), ok, "{text}");
         }
         let cli = Cli::try_parse_from([
             "greentop",
@@ -110,5 +107,16 @@ mod tests {
         assert!(cli.batch && cli.json && cli.threads);
         assert_eq!((cli.iterations, cli.delay_s), (Some(3), 0.5));
         assert!(Cli::try_parse_from(["greentop", "-n", "0"]).is_err());
+    }
+
+    #[test]
+    fn spans_are_positive_durations() {
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(parse_span("1h"), Ok(hour));
+        assert_eq!(
+            parse_span("0s"),
+            Err("must be longer than zero".to_string())
+        );
+        assert!(parse_span("soon").unwrap_err().starts_with("'soon': "));
     }
 }

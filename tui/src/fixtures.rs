@@ -256,6 +256,7 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
             intensity_g_per_kwh: intensity,
             intensity_source: "table".into(),
             intensity_note: None,
+            pue: 1.0,
             gco2: total * g_per_j,
             jobs: Vec::new(),
         },

@@ -6,5 +6,6 @@ pub mod format;
 pub mod keys;
 pub mod run;
 pub mod state;
+pub mod stop;
 pub mod term;
 pub mod view;

@@ -1,22 +1,23 @@
 //! `greentop`: htop for watts and gCO₂. Parses the command line and hands over.
-use clap::Parser;
+use std::io::Write;
 
 mod batch;
 mod cli;
 mod commands;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli: cli::Cli = agent::cli::parse_args("greentop");
     let result = match &cli.command {
-        Some(command) => commands::run_command(&cli, command),
-        None if cli.batch || cli.list_sources => batch::run(&cli),
-        None => greentop_tui::run::run_live(&cli.common, cli.delay_s),
+        Some(command) => commands::run_command(&cli, command).map(|()| 0),
+        None if cli.batch || cli.list_sources => batch::run(&cli).map(|()| 0),
+        None => greentop_tui::run::run_live(&cli.common, cli.delay_s).map(|end| end.exit_code()),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("greentop: {err:#}");
-            std::process::ExitCode::FAILURE
+            // Not eprintln!: it panics when stderr is gone with the terminal.
+            let _ = writeln!(std::io::stderr(), "greentop: {err:#}");
+            agent::cli::exit_status(&err).into()
         }
     }
 }

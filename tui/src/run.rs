@@ -1,42 +1,85 @@
 //! The live view's event loop. A collector thread owns the `Pipeline` and sends one
-//! `Interval` per refresh over a channel; the UI thread polls input with a timeout,
-//! applies messages with `update`, carries out effects and redraws when needed.
-use std::sync::atomic::{AtomicBool, Ordering};
+//! `Interval` per refresh; an input thread reads the terminal; the watcher (`stop`)
+//! reports signals and a dead terminal. All three feed one channel; the UI thread
+//! blocks on it, applies messages with `update`, carries out effects and redraws.
+use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use agent::cli::CommonArgs;
+use agent::cli::{CommonArgs, UsageError};
 use agent::pipeline::open_pipeline;
-use ratatui::crossterm::event;
+use ratatui::crossterm::event::{self, Event};
 
 use crate::app::{App, Effect, Msg, Signal, update};
 use crate::keys::event_to_msg;
-use crate::term::{Term, enter};
+use crate::stop::{Stop, install_signals, spawn_watcher};
+use crate::term::{Term, TtyFds, enter};
 use crate::view::Screen;
 
-/// How long the UI waits for input before looking for new data.
-const INPUT_POLL: Duration = Duration::from_millis(50);
+/// What the UI thread waits for.
+enum Incoming {
+    App(Msg),
+    Input(Event),
+    Stop(Stop),
+}
 
-/// Runs `greentop` live until the user quits.
-pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<()> {
+/// How the live view ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// `q`, F10 or Ctrl-C.
+    Quit,
+    Stopped(Stop),
+}
+
+impl Ended {
+    /// 0 after quitting; 128 + the signal after a signal or a hang-up.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Ended::Quit => 0,
+            Ended::Stopped(stop) => stop.exit_code(),
+        }
+    }
+}
+
+/// Runs `greentop` live until the user quits, a signal comes or the terminal goes.
+pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
+    // SAFETY: isatty(3) only inspects the descriptor number.
+    if unsafe { libc::isatty(libc::STDOUT_FILENO) } != 1 {
+        let why = "stdout is not a terminal: the live view draws on one; use --batch for a file or a pipe";
+        return Err(UsageError(why.into()).into());
+    }
+    let tty = TtyFds::open().map_err(|e| {
+        UsageError(format!(
+            "the live view needs a terminal (/dev/tty: {e}); use --batch"
+        ))
+    })?;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = App::new(delay_s, std::process::id(), color);
-    let (data_tx, data_rx) = channel();
+    let (tx, rx) = channel();
     let (refresh_tx, refresh_rx) = channel();
     let (ready_tx, ready_rx) = channel();
     let args = common.clone();
     let refresh_s = app.refresh_s;
+    let data = tx.clone();
     thread::Builder::new()
         .name("collector".into())
-        .spawn(move || collect(&args, refresh_s, &ready_tx, &data_tx, &refresh_rx))
+        .spawn(move || collect(&args, refresh_s, &ready_tx, &data, &refresh_rx))
         .map_err(|e| anyhow::anyhow!("starting the collector thread: {e}"))?;
     ready_rx
         .recv()
         .map_err(|_| anyhow::anyhow!("the collector thread ended before it started"))?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (mut terminal, _guard) = enter()?;
-    stop_on_signals();
+    let signals = install_signals().map_err(|e| anyhow::anyhow!("signal handlers: {e}"))?;
+    let (mut terminal, _guard) = enter(&tty)?;
+    let stop = tx.clone();
+    spawn_watcher(signals, tty.watched(), move |reason| {
+        let _ = stop.send(Incoming::Stop(reason));
+    })
+    .map_err(|e| anyhow::anyhow!("starting the terminal watcher: {e}"))?;
+    spawn_input(tty.input, tx)?;
     let size = terminal
         .size()
         .map_err(|e| anyhow::anyhow!("terminal size: {e}"))?;
@@ -47,7 +90,7 @@ pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<()> {
             height: size.height,
         },
     );
-    ui_loop(&mut terminal, &mut app, &data_rx, &refresh_tx)
+    ui_loop(&mut terminal, &mut app, &rx, &refresh_tx)
 }
 
 /// Owns the pipeline: ticks every refresh interval (changed through `refresh_rx`)
@@ -56,7 +99,7 @@ fn collect(
     args: &CommonArgs,
     refresh_s: f64,
     ready: &Sender<Result<(), String>>,
-    data: &Sender<Msg>,
+    data: &Sender<Incoming>,
     refresh_rx: &Receiver<f64>,
 ) {
     let mut pipeline = match open_pipeline(args) {
@@ -84,8 +127,70 @@ fn collect(
             Ok(interval) => Msg::Interval(Box::new(interval)),
             Err(err) => Msg::CollectorError(format!("tick failed: {err}")),
         };
-        if data.send(msg).is_err() {
+        if data.send(Incoming::App(msg)).is_err() {
             return;
+        }
+    }
+}
+
+/// Starts the thread that reads keys, mouse and resizes.
+fn spawn_input(tty: RawFd, tx: Sender<Incoming>) -> anyhow::Result<()> {
+    let (winch, writer) =
+        UnixStream::pair().map_err(|e| anyhow::anyhow!("resize notification: {e}"))?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGWINCH, writer)
+        .map_err(|e| anyhow::anyhow!("resize notification: {e}"))?;
+    thread::Builder::new()
+        .name("input".into())
+        .spawn(move || read_input(tty, &winch, &tx))
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("starting the input thread: {e}"))
+}
+
+/// Waits in poll(2) until the terminal has input or was resized, and only then lets
+/// crossterm read and parse what is there. On a hang-up (POLLHUP, POLLERR) it stops
+/// instead: crossterm's reader would spin on the dead terminal forever.
+fn read_input(tty: RawFd, winch: &UnixStream, tx: &Sender<Incoming>) {
+    let ready = libc::POLLIN;
+    let gone = libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+    let mut fds = [
+        libc::pollfd {
+            fd: tty,
+            events: ready,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: winch.as_raw_fd(),
+            events: ready,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is a live array of two pollfd structs.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if rc < 0 || fds[0].revents & gone != 0 {
+            let _ = tx.send(Incoming::Stop(Stop::HangUp));
+            return;
+        }
+        let mut events = Vec::new();
+        if fds[1].revents & ready != 0 {
+            let _ = (&*winch).read(&mut [0u8; 64]);
+            if let Ok((width, height)) = ratatui::crossterm::terminal::size() {
+                events.push(Event::Resize(width, height));
+            }
+        }
+        while fds[0].revents & ready != 0 && event::poll(Duration::ZERO).unwrap_or(false) {
+            match event::read() {
+                Ok(event) => events.push(event),
+                Err(_) => break,
+            }
+        }
+        for event in events {
+            if tx.send(Incoming::Input(event)).is_err() {
+                return;
+            }
         }
     }
 }
@@ -93,49 +198,55 @@ fn collect(
 fn ui_loop(
     terminal: &mut Term,
     app: &mut App,
-    data: &Receiver<Msg>,
+    incoming: &Receiver<Incoming>,
     refresh: &Sender<f64>,
-) -> anyhow::Result<()> {
-    let mut dirty = true;
-    while !app.quit && !STOP.load(Ordering::Relaxed) {
-        if dirty {
-            terminal
-                .draw(|frame| frame.render_widget(Screen(app), frame.area()))
-                .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
-            dirty = false;
+) -> anyhow::Result<Ended> {
+    loop {
+        if let Err(err) = terminal.draw(|frame| frame.render_widget(Screen(app), frame.area())) {
+            // A terminal that hung up fails the draw; the watcher says so right away.
+            return match stop_pending(incoming) {
+                Some(stop) => Ok(Ended::Stopped(stop)),
+                None => Err(anyhow::anyhow!("drawing: {err}")),
+            };
         }
-        if event::poll(INPUT_POLL).map_err(|e| anyhow::anyhow!("terminal input: {e}"))? {
-            let event = event::read().map_err(|e| anyhow::anyhow!("terminal input: {e}"))?;
-            if let Some(msg) = event_to_msg(app, &event) {
-                dispatch(app, msg, refresh);
-                dirty = true;
+        let mut dirty = false;
+        while !dirty {
+            let first = incoming
+                .recv()
+                .map_err(|_| anyhow::anyhow!("every input of the live view ended"))?;
+            // Apply everything already waiting before drawing once.
+            for next in std::iter::once(first).chain(incoming.try_iter()) {
+                match next {
+                    Incoming::Stop(stop) => return Ok(Ended::Stopped(stop)),
+                    Incoming::Input(event) => {
+                        if let Some(msg) = event_to_msg(app, &event) {
+                            dispatch(app, msg, refresh);
+                            dirty = true;
+                        }
+                    }
+                    Incoming::App(msg) => {
+                        let paused = app.paused;
+                        dispatch(app, msg, refresh);
+                        dirty |= !paused;
+                    }
+                }
+                if app.quit {
+                    return Ok(Ended::Quit);
+                }
             }
         }
-        while let Ok(msg) = data.try_recv() {
-            let paused = app.paused;
-            dispatch(app, msg, refresh);
-            dirty |= !paused;
+    }
+}
+
+/// A stop among the messages that arrive within a moment, if any.
+fn stop_pending(incoming: &Receiver<Incoming>) -> Option<Stop> {
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while let Ok(next) = incoming.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Incoming::Stop(stop) = next {
+            return Some(stop);
         }
     }
-    Ok(())
-}
-
-/// Set by SIGTERM, SIGHUP or SIGINT: the loop ends and the guard restores the terminal.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// `kill`, a closed terminal or a stray Ctrl-C (outside raw mode) end greentop
-/// through the normal path, so the terminal is restored as after `q`.
-fn stop_on_signals() {
-    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe;
-        // the function pointer has the C signature signal(2) expects.
-        unsafe { libc::signal(signal, on_stop_signal as *const () as libc::sighandler_t) };
-    }
+    None
 }
 
 /// `update`, then whatever it asked for.

@@ -192,7 +192,7 @@ fn bad_procfs_root_names_the_path() {
         "--procfs-root",
         "/nonexistent/proc",
     ]));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/proc"), "{stderr}");
 }

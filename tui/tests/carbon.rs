@@ -1,5 +1,6 @@
-//! Carbon end to end through the binary: region table, fixed intensity, series,
-//! grams consistent with joules, the greenest-window planner and config errors.
+//! Carbon end to end through the binary: region table (AWS and Azure regions too),
+//! fixed intensity, PUE, series, grams consistent with joules, the greenest-window
+//! planner and config errors.
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
@@ -34,44 +35,75 @@ const BATCH: [&str; 7] = ["--batch", "-n", "1", "-d", "0.3", "--json", "--no-gpu
 
 #[test]
 fn region_and_fixed_intensity_price_every_process() {
-    for (extra, region, g, source) in [
-        (vec!["--region", "US-CA"], "US-CA", 179.063, "table"),
-        (vec!["--region", "fr"], "FRA", 56.04, "table"),
+    // (options, region, g/kWh, source, PUE)
+    let cases: &[(&[&str], &str, f64, &str, f64)] = &[
+        (&["--region", "US-CA"], "US-CA", 179.063, "table", 1.0),
+        (&["--region", "fr"], "FRA", 56.04, "table", 1.0),
         (
-            vec!["--region", "gcp:europe-west1"],
+            &["--region", "gcp:europe-west1"],
             "gcp:europe-west1",
-            0.0,
+            122.0,
             "table",
+            1.0,
+        ),
+        // Cloud regions of AWS and Azure price at their grid zone (US-VA, NLD).
+        (
+            &["--region", "aws:us-east-1"],
+            "aws:us-east-1",
+            244.758,
+            "table",
+            1.0,
         ),
         (
-            vec!["--intensity", "100", "--region", "FR"],
+            &["--region", "azure:westeurope"],
+            "azure:westeurope",
+            267.622,
+            "table",
+            1.0,
+        ),
+        (
+            &["--intensity", "100", "--region", "FR"],
             "FRA",
             100.0,
             "fixed",
+            1.0,
         ),
+        // The world average only when no region is given, and labelled so.
+        (&[], "world", 475.0, "world-average", 1.0),
+        // PUE multiplies the grams, never the joules.
         (
-            vec!["--region", "Atlantis"],
-            "world",
-            475.0,
-            "world-average",
+            &["--region", "FR", "--pue", "1.5"],
+            "FRA",
+            56.04,
+            "table",
+            1.5,
         ),
-    ] {
-        let line = last_json(&run(&[&BATCH[..], &extra].concat()));
+    ];
+    for &(extra, region, g, source, pue) in cases {
+        let line = last_json(&run(&[&BATCH[..], extra].concat()));
         let system = &line["system"];
         assert_eq!(system["region"], region, "{extra:?}");
         assert_eq!(system["intensity_source"], source, "{extra:?}");
+        assert_eq!(system["pue"], pue, "{extra:?}");
+        assert!(
+            system.get("intensity_note").is_none(),
+            "{extra:?}: {system}"
+        );
         let intensity = system["intensity_g_per_kwh"].as_f64().unwrap();
-        if g > 0.0 {
-            assert!(
-                (intensity - g).abs() < 0.01,
-                "{extra:?}: {intensity} g/kWh, expected {g}"
-            );
-        }
+        assert!(
+            (intensity - g).abs() < 0.01,
+            "{extra:?}: {intensity} g/kWh, expected {g}"
+        );
         for p in line["processes"].as_array().unwrap() {
             let joules = p["joules"].as_f64().unwrap();
+            let parts = ["cpu_joules", "dram_joules", "gpu_joules"].map(|k| p[k].as_f64().unwrap());
+            assert!(
+                (joules - parts.iter().sum::<f64>()).abs() <= 1e-9 * joules.max(1.0),
+                "{p}"
+            );
             let grams = p["gco2"].as_f64().unwrap();
             assert!(
-                (grams - joules / 3.6e6 * intensity).abs() <= 1e-12 + 1e-9 * grams,
+                (grams - joules / 3.6e6 * intensity * pue).abs() <= 1e-12 + 1e-9 * grams,
                 "{p}"
             );
         }
@@ -79,15 +111,12 @@ fn region_and_fixed_intensity_price_every_process() {
             .iter()
             .map(|k| system[k].as_f64().unwrap())
             .sum::<f64>();
-        assert!((system["gco2"].as_f64().unwrap() - measured / 3.6e6 * intensity).abs() < 1e-9);
+        let grams = system["gco2"].as_f64().unwrap();
+        assert!(
+            (grams - measured / 3.6e6 * intensity * pue).abs() < 1e-9,
+            "{extra:?}"
+        );
     }
-    let unknown = last_json(&run(&[&BATCH[..], &["--region", "Atlantis"]].concat()));
-    assert!(
-        unknown["system"]["intensity_note"]
-            .as_str()
-            .unwrap()
-            .contains("Atlantis")
-    );
 }
 
 /// An hourly series from an hour ago to 26 h ahead, 300 g/kWh except 100 from +5 h to +9 h.
@@ -150,7 +179,7 @@ fn series_sets_the_intensity_and_greenest_finds_the_valley() {
         "--series",
         path,
     ]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("does not fit"));
 }
 
@@ -160,7 +189,7 @@ fn bad_config_and_series_are_clear_errors() {
     let config = dir.path().join("greentop.toml");
     std::fs::write(&config, "regoin = \"FR\"\n").unwrap();
     let out = run(&[&BATCH[..], &["--config", config.to_str().unwrap()]].concat());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("greentop.toml") && stderr.contains("unknown field `regoin`"),
@@ -173,7 +202,7 @@ fn bad_config_and_series_are_clear_errors() {
         &["--intensity-series", series.to_str().unwrap()],
     ]
     .concat());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("bad.csv:2: bad g_per_kwh \"abc\""),

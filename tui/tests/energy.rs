@@ -3,10 +3,10 @@
 //! no assertion waits on a writer thread), and a machine with no counter at all (the
 //! estimates, said to be ones). Each interval is checked against exactly what the
 //! fixture served at greentop's reads; known powers over the whole run.
-mod common;
+mod energy_support;
 
 use agent::energy::testkit::{FifoCounter, at_watts};
-use common::*;
+use energy_support::*;
 
 #[test]
 fn powercap_counters_at_a_known_power_reach_the_interval() {
@@ -217,12 +217,15 @@ fn no_counter_anywhere_runs_on_the_estimates_and_says_so() {
 fn list_sources_explains_the_choice() {
     let sysfs = tempfile::tempdir().unwrap();
     let root = sysfs.path().to_str().unwrap();
+    // A file that is no library: NVML cannot load, as on a machine without the driver.
+    let lib = sysfs.path().join("libnvidia-ml.so.1");
+    std::fs::write(&lib, "").unwrap();
     let out = run(&[
         "--list-sources",
         "--sysfs-root",
         root,
         "--nvml-lib",
-        "/nonexistent/libnvidia-ml.so.1",
+        lib.to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [

@@ -4,10 +4,10 @@
 //! machine. Counters are FIFOs scripted by read index (so which interval freezes
 //! does not depend on timing) and each interval's expected source, label and note is
 //! derived from exactly what the fixture served at greentop's reads.
-mod common;
+mod energy_support;
 
 use agent::energy::testkit::{FifoCounter, Script, at_watts};
-use common::*;
+use energy_support::*;
 use serde_json::Value;
 
 /// Reads greentop makes of a counter before its first interval: the open's baseline,

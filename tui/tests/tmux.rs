@@ -1,19 +1,11 @@
 //! The live view in a real terminal: tmux runs the built `greentop` at 120×40 beside
 //! a busy shell loop, the test reads the pane and sends keys. Needs tmux (the
 //! project's setup installs it); fails, rather than skips, without it.
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
-/// Kills the tmux session however the test ends.
-struct Session(String);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
+mod common;
+use common::{Session, send, wait_for};
 
 /// Kills the busy loop however the test ends.
 struct Busy(Child);
@@ -22,31 +14,6 @@ impl Drop for Busy {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn pane(name: &str) -> String {
-    tmux(&["capture-pane", "-p", "-t", name])
-}
-
-/// Polls the pane until `ok` holds, or fails with what the pane shows.
-fn wait_for(name: &str, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let text = pane(name);
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out waiting for {what}; the pane shows:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -63,22 +30,8 @@ fn row_pid(line: &str) -> Option<u32> {
     line.split_whitespace().next()?.parse().ok()
 }
 
-fn send(name: &str, keys: &[&str]) {
-    let mut args = vec!["send-keys", "-t", name];
-    args.extend_from_slice(keys);
-    tmux(&args);
-}
-
 #[test]
 fn live_view_in_tmux() {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .status();
-    assert!(
-        found.is_ok_and(|s| s.success()),
-        "tmux is not installed: the project's setup installs it (apt-get install tmux)"
-    );
     let busy = Busy(
         Command::new("sh")
             .args(["-c", "while :; do :; done"])
@@ -86,31 +39,10 @@ fn live_view_in_tmux() {
             .expect("spawn busy loop"),
     );
     let busy_pid = busy.0.id();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let session = Session(format!("greentop-test-{}-{nanos}", std::process::id()));
-    let name = session.0.clone();
     let command = format!("{} --no-gpu -d 0.5", env!("CARGO_BIN_EXE_greentop"));
-    let started = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &command,
-        ])
-        .status()
-        .expect("start tmux");
-    assert!(started.success());
-    let greentop_pid: u32 = tmux(&["list-panes", "-t", &name, "-F", "#{pane_pid}"])
-        .trim()
-        .parse()
-        .expect("pane pid");
+    let session = Session::start("greentop-test", 120, 40, &command);
+    let name = session.0.clone();
+    let greentop_pid = session.pane_pid();
 
     let text = wait_for(
         &name,
@@ -174,82 +106,10 @@ fn live_view_in_tmux() {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "greentop still running after q:\n{}",
-            pane(&name)
+            session.text()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let gone = Command::new("tmux")
-        .args(["has-session", "-t", &name])
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        !gone.is_ok_and(|s| s.success()),
-        "the session ends with greentop"
-    );
+    assert!(!session.is_alive(), "the session ends with greentop");
     drop(busy);
-}
-
-#[test]
-fn sigterm_restores_the_terminal() {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!("gt-term-{}-{nanos}", std::process::id());
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "sh",
-        ])
-        .status()
-        .expect("tmux is not installed: the project's setup installs it");
-    assert!(status.success());
-    let _session = Session(name.clone());
-    let command = format!(
-        "{} -d 0.5 --no-gpu; echo EXITED=$?",
-        env!("CARGO_BIN_EXE_greentop")
-    );
-    send(&name, &[&command, "Enter"]);
-    wait_for(&name, "the live view", Duration::from_secs(15), |t| {
-        t.contains("?:help")
-    });
-    let pid = tmux(&["list-panes", "-t", &name, "-F", "#{pane_pid}"]);
-    let shell: u32 = pid.trim().parse().expect("pane pid");
-    let children =
-        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
-    let greentop: i32 = children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("greentop runs under the shell");
-    // SAFETY: plain kill(2) of the greentop child this test started.
-    assert_eq!(unsafe { libc::kill(greentop, libc::SIGTERM) }, 0);
-    let text = wait_for(&name, "greentop to exit", Duration::from_secs(10), |t| {
-        t.contains("EXITED=")
-    });
-    assert!(
-        !text.contains("?:help"),
-        "the alternate screen is gone:\n{text}"
-    );
-    let mode = Command::new("tmux")
-        .args([
-            "display-message",
-            "-p",
-            "-t",
-            &name,
-            "#{alternate_on} #{mouse_any_flag}",
-        ])
-        .output()
-        .expect("tmux display-message");
-    assert_eq!(
-        String::from_utf8_lossy(&mode.stdout).trim(),
-        "0 0",
-        "alternate screen and mouse reporting off"
-    );
 }

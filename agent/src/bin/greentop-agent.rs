@@ -1,9 +1,10 @@
 //! `greentop-agent`: the headless collector. For now it prints one JSON interval per
 //! line to stdout; the binary log, metrics and socket sinks come next.
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use agent::cli::CommonArgs;
+use agent::cli::{CommonArgs, exit_status, parse_count, parse_seconds};
 use agent::pipeline::{open_pipeline, open_sources};
 use clap::Parser;
 
@@ -11,11 +12,11 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "greentop-agent", version)]
 struct Cli {
-    /// Seconds per interval.
-    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    /// Seconds per interval, 0.05 to 3600.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_seconds)]
     interval_s: f64,
     /// Stop after N intervals.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_count)]
     count: Option<u64>,
     /// Include threads in each process.
     #[arg(long)]
@@ -27,17 +28,22 @@ struct Cli {
     common: CommonArgs,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    anyhow::ensure!(
-        (0.05..=3600.0).contains(&cli.interval_s),
-        "--interval-s {} is outside 0.05..=3600",
-        cli.interval_s
-    );
+    let cli: Cli = agent::cli::parse_args("greentop-agent");
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "greentop-agent: {err:#}");
+            exit_status(&err).into()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.list_sources {
         print!("{}", open_sources(&cli.common)?.report());
         return Ok(());

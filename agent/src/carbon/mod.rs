@@ -4,9 +4,11 @@
 //!
 //! `gCO2 = joules / 3.6e6 × intensity_g_per_kWh`. Sources, units and precedence are
 //! described in docs/carbon.md.
+pub mod cloud;
 pub mod equivalents;
 pub mod greenest;
 pub mod providers;
+pub mod regions;
 pub mod series;
 pub mod table;
 
@@ -22,12 +24,20 @@ use serde::{Deserialize, Serialize};
 pub use equivalents::Equivalents;
 pub use greenest::{GreenestError, GreenestWindow, greenest_window};
 pub use providers::{LiveProvider, ProviderConfig, ProviderError, ProviderKind};
+pub use regions::{UnknownRegion, resolve_region};
 pub use series::{Series, SeriesError};
 pub use table::{TableEntry, lookup, world_average};
 
 pub const JOULES_PER_KWH: f64 = 3.6e6;
 
-/// Region label when no region is set or the code is unknown.
+/// Accepted power usage effectiveness. 1.0 is a data centre that spends nothing
+/// beyond its IT load; surveyed averages are about 1.5 to 1.6, poor rooms reach 2.5.
+pub const PUE_RANGE: std::ops::RangeInclusive<f64> = 1.0..=3.0;
+
+/// Accepted fixed intensity, gCO₂/kWh: the dirtiest grids are near 1000.
+pub const INTENSITY_RANGE: std::ops::RangeInclusive<f64> = 0.0..=5000.0;
+
+/// Region label when no region is set.
 pub const WORLD_REGION: &str = "world";
 
 /// Grams of CO₂ for `joules` at `g_per_kwh`.
@@ -75,51 +85,52 @@ impl fmt::Display for IntensitySource {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Intensity {
     pub g_per_kwh: f64,
-    /// Canonical table code (`FRA`, `US-CA`…), or `world` when unset or unknown.
+    /// Canonical table code (`FRA`, `US-CA`, `aws:us-east-1`…), or `world` when unset.
     pub region: String,
     pub source: IntensitySource,
-    /// Why a fallback was used (unknown region, series gap, provider failure).
+    /// Why a fallback was used (series gap, provider failure).
     pub note: Option<String>,
 }
 
-/// What the user asked for: `--region`, `--intensity`, `--intensity-series`, a provider.
+/// What the user asked for: `--region`, `--intensity`, `--intensity-series`, a
+/// provider, `--pue`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CarbonConfig {
     pub region: Option<String>,
     pub intensity_g_per_kwh: Option<f64>,
     pub series_path: Option<PathBuf>,
     pub provider: Option<ProviderConfig>,
+    /// Power usage effectiveness (1.0 when unset).
+    pub pue: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CarbonError {
     #[error("--intensity must be a finite number of g/kWh ≥ 0, got {0}")]
     BadFixedIntensity(f64),
+    #[error("PUE {0} is outside {PUE_RANGE:?}")]
+    BadPue(f64),
+    #[error(transparent)]
+    Region(#[from] UnknownRegion),
     #[error("intensity series")]
     Series(#[from] SeriesError),
     #[error("live intensity provider")]
     Provider(#[from] ProviderError),
 }
 
-/// The intensity of the embedded table for `region`, or the world average (with a
-/// note naming the code when it is unknown).
-pub fn table_intensity(region: Option<&str>) -> Intensity {
-    let code = region.map(str::trim).filter(|c| !c.is_empty());
-    match code.map(|c| (c, table::lookup(c))) {
-        Some((_, Some(entry))) => Intensity {
-            g_per_kwh: entry.g_per_kwh,
-            region: entry.code.to_string(),
-            source: IntensitySource::Table,
-            note: None,
-        },
-        Some((unknown, None)) => Intensity {
-            note: Some(format!(
-                "unknown region {unknown:?}: using the world average"
-            )),
-            ..world_intensity()
-        },
-        None => world_intensity(),
-    }
+/// The intensity of the embedded table for `region`, or the world average when no
+/// region is given. An unknown code is an error naming the closest known ones.
+pub fn table_intensity(region: Option<&str>) -> Result<Intensity, UnknownRegion> {
+    let Some(code) = region else {
+        return Ok(world_intensity());
+    };
+    let entry = resolve_region(code)?;
+    Ok(Intensity {
+        g_per_kwh: entry.g_per_kwh,
+        region: entry.code.to_string(),
+        source: IntensitySource::Table,
+        note: None,
+    })
 }
 
 fn world_intensity() -> Intensity {
@@ -135,34 +146,41 @@ fn world_intensity() -> Intensity {
 /// the provider's cache.
 pub struct CarbonResolver {
     baseline: Intensity,
+    pue: f64,
     fixed_g_per_kwh: Option<f64>,
     series: Option<(PathBuf, Series)>,
     provider: Option<LiveProvider>,
 }
 
 impl CarbonResolver {
-    /// Checks the fixed value, reads the series file and checks the provider
-    /// configuration; makes no network request.
+    /// Checks the region, the fixed value and the PUE, reads the series file and
+    /// checks the provider configuration; makes no network request.
     pub fn new(config: CarbonConfig) -> Result<CarbonResolver, CarbonError> {
         if let Some(g) = config.intensity_g_per_kwh
             && (!g.is_finite() || g < 0.0)
         {
             return Err(CarbonError::BadFixedIntensity(g));
         }
-        let series = match config.series_path {
-            Some(path) => Some((path.clone(), Series::from_path(&path)?)),
-            None => None,
-        };
+        let pue = config.pue.unwrap_or(1.0);
+        if !PUE_RANGE.contains(&pue) {
+            return Err(CarbonError::BadPue(pue));
+        }
         // The GB API measures Great Britain: its fallback is the GBR table row.
         let is_uk =
             matches!(&config.provider, Some(p) if p.kind == ProviderKind::CarbonIntensityUk);
         let region = config.region.or_else(|| is_uk.then(|| "GBR".to_string()));
+        let baseline = table_intensity(region.as_deref())?;
+        let series = match config.series_path {
+            Some(path) => Some((path.clone(), Series::from_path(&path)?)),
+            None => None,
+        };
         let provider = match config.provider {
             Some(p) => Some(LiveProvider::new(p, region.as_deref())?),
             None => None,
         };
         Ok(CarbonResolver {
-            baseline: table_intensity(region.as_deref()),
+            baseline,
+            pue,
             fixed_g_per_kwh: config.intensity_g_per_kwh,
             series,
             provider,
@@ -172,6 +190,11 @@ impl CarbonResolver {
     /// The table (or world-average) intensity every fallback lands on.
     pub fn baseline(&self) -> &Intensity {
         &self.baseline
+    }
+
+    /// The power usage effectiveness grams are multiplied by (1.0 unless set).
+    pub fn pue(&self) -> f64 {
+        self.pue
     }
 
     /// Intensity at `at`: fixed > series > live provider > table > world average.
@@ -217,12 +240,8 @@ impl CarbonResolver {
             IntensitySource::Table => format!("using the table value for {}", self.baseline.region),
             _ => "using the world average".to_string(),
         };
-        let note = match &self.baseline.note {
-            Some(region_note) => format!("{why}; {region_note}"),
-            None => format!("{why}; {using}"),
-        };
         Intensity {
-            note: Some(note),
+            note: Some(format!("{why}; {using}")),
             ..self.baseline.clone()
         }
     }

@@ -242,11 +242,15 @@ pub fn backoff_after(failures: u32) -> Duration {
 }
 
 /// Electricity Maps zone for a region code: ISO alpha-2 for countries, `SE-SE3` for
-/// Nordic bidding zones, the code itself (upper case) otherwise.
+/// Nordic bidding zones, the grid zone's for AWS and Azure regions, the code itself
+/// (upper case) otherwise.
 pub fn zone_for_region(region: &str) -> String {
-    let Some(entry) = table::lookup(region) else {
+    let Some(mut entry) = table::lookup(region) else {
         return region.trim().to_uppercase();
     };
+    if let Some(zone) = entry.zone.and_then(table::lookup) {
+        entry = zone;
+    }
     if let Some(alpha2) = table::alpha2_of(entry) {
         return alpha2.to_string();
     }

@@ -73,6 +73,8 @@ fn zone_for_region_table() {
         ("NO-NO4", "NO-NO4"),
         ("US-CA", "US-CA"),
         ("us-cal-ciso", "US-CAL-CISO"),
+        ("azure:westeurope", "NL"),
+        ("aws:eu-north-1", "SE-SE3"),
     ];
     for (region, zone) in cases {
         assert_eq!(zone_for_region(region), zone, "{region}");

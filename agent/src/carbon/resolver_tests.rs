@@ -60,42 +60,33 @@ fn labels_table() {
 #[test]
 fn table_intensity_table() {
     let france = lookup("FRA").unwrap().g_per_kwh;
-    // (region, g/kWh, region label, source, note)
-    type Case<'a> = (
-        Option<&'a str>,
-        f64,
-        &'a str,
-        IntensitySource,
-        Option<&'a str>,
-    );
-    let cases: &[Case] = &[
-        (Some("fr"), france, "FRA", IntensitySource::Table, None),
-        (Some("FRA"), france, "FRA", IntensitySource::Table, None),
-        (None, 475.0, "world", IntensitySource::WorldAverage, None),
+    let virginia = lookup("US-VA").unwrap().g_per_kwh;
+    // (region, g/kWh, region label, source)
+    let cases: &[(Option<&str>, f64, &str, IntensitySource)] = &[
+        (Some("fr"), france, "FRA", IntensitySource::Table),
+        (Some("FRA"), france, "FRA", IntensitySource::Table),
         (
-            Some("  "),
-            475.0,
-            "world",
-            IntensitySource::WorldAverage,
-            None,
+            Some("aws:us-east-1"),
+            virginia,
+            "aws:us-east-1",
+            IntensitySource::Table,
         ),
-        (
-            Some("XYZ"),
-            475.0,
-            "world",
-            IntensitySource::WorldAverage,
-            Some("unknown region \"XYZ\": using the world average"),
-        ),
+        (None, 475.0, "world", IntensitySource::WorldAverage),
     ];
-    for &(region, g_per_kwh, code, source, note) in cases {
-        let got = table_intensity(region);
+    for &(region, g_per_kwh, code, source) in cases {
+        let got = table_intensity(region).unwrap();
         let expected = Intensity {
             g_per_kwh,
             region: code.to_string(),
             source,
-            note: note.map(String::from),
+            note: None,
         };
         assert_eq!(got, expected, "{region:?}");
+    }
+    for unknown in ["XYZ", "  ", "", "aws:us-east-9"] {
+        let err = table_intensity(Some(unknown)).unwrap_err();
+        assert_eq!(err.code, unknown);
+        assert!(!err.closest.is_empty(), "{unknown}");
     }
 }
 
@@ -121,6 +112,7 @@ fn precedence_fixed_series_table() {
                 intensity_g_per_kwh: Some(12.5),
                 series_path: Some(path.clone()),
                 provider: None,
+                pue: None,
             },
             12.5,
             IntensitySource::Fixed,
@@ -184,20 +176,30 @@ fn series_gap_falls_back_with_a_note() {
 }
 
 #[test]
-fn series_gap_with_unknown_region_names_the_code() {
+fn series_gap_without_region_falls_back_to_the_world_average() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = resolver(CarbonConfig {
-        region: Some("Atlantis".into()),
         series_path: Some(series_file(dir.path())),
         ..Default::default()
     });
     let got = r.intensity_at(UNIX_EPOCH + Duration::from_secs(1));
     assert_eq!(got.source, IntensitySource::WorldAverage);
     let note = got.note.unwrap();
-    assert!(
-        note.ends_with("unknown region \"Atlantis\": using the world average"),
-        "{note}"
-    );
+    assert!(note.ends_with("; using the world average"), "{note}");
+}
+
+#[test]
+fn pue_is_checked_and_kept() {
+    assert_eq!(resolver(CarbonConfig::default()).pue(), 1.0);
+    let with = |pue| CarbonConfig {
+        pue: Some(pue),
+        ..Default::default()
+    };
+    assert_eq!(resolver(with(1.4)).pue(), 1.4);
+    for bad in [0.99, 3.01, f64::NAN, f64::INFINITY] {
+        let err = CarbonResolver::new(with(bad)).err().unwrap();
+        assert_eq!(err.to_string(), format!("PUE {bad} is outside 1.0..=3.0"));
+    }
 }
 
 #[test]
@@ -240,6 +242,13 @@ fn bad_configurations_are_errors() {
                 ..Default::default()
             },
             "needs a zone",
+        ),
+        (
+            CarbonConfig {
+                region: Some("Atlantis".into()),
+                ..Default::default()
+            },
+            "unknown region \"Atlantis\" (closest known: ",
         ),
     ];
     for (config, needle) in cases {

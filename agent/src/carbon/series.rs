@@ -3,15 +3,16 @@
 //!
 //! Format: RFC 3339 timestamps (`2026-11-22T22:00:00Z`, `…+01:00`, fractional
 //! seconds allowed), an optional header line, `#` comments and blank lines. Points
-//! must be strictly increasing in time. The last point holds for as long as the
-//! spacing before it (an hourly series covers its last hour), so a series needs at
-//! least two points.
+//! must be strictly increasing in time and evenly spaced: a spacing more than 1.5
+//! times the series' usual (median) step is a gap, and an error naming its line. The
+//! last point holds for as long as the spacing before it (an hourly series covers
+//! its last hour), so a series needs at least two points.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeriesError {
-    #[error("{}: {source}", path.display())]
+    #[error("reading {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -46,6 +47,7 @@ impl Series {
     /// Parses series text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Series, SeriesError> {
         let mut points: Vec<(SystemTime, f64)> = Vec::new();
+        let mut lines: Vec<usize> = Vec::new();
         let mut first_content_line = true;
         for (i, raw) in text.trim_start_matches('\u{feff}').lines().enumerate() {
             let line = raw.trim();
@@ -82,6 +84,14 @@ impl Series {
                 )));
             }
             points.push((at, g_per_kwh));
+            lines.push(i + 1);
+        }
+        if let Some((index, message)) = first_gap(&points) {
+            return Err(SeriesError::Line {
+                path: origin.to_path_buf(),
+                line: lines[index],
+                message,
+            });
         }
         Series::from_points(points).map_err(|points| SeriesError::TooShort {
             path: origin.to_path_buf(),
@@ -145,6 +155,31 @@ impl Series {
         }
         Some(weighted / duration.as_secs_f64())
     }
+}
+
+/// A spacing longer than this many usual steps is a gap.
+const GAP_STEPS: f64 = 1.5;
+
+/// The first point that comes a gap after the one before it: its index and why.
+/// The usual step is the (lower) median spacing, so a few late points cannot hide a
+/// gap and one gap cannot set the step.
+fn first_gap(points: &[(SystemTime, f64)]) -> Option<(usize, String)> {
+    let spacing = |i: usize| {
+        let (before, at) = (points[i - 1].0, points[i].0);
+        at.duration_since(before).unwrap_or_default()
+    };
+    let mut spacings: Vec<Duration> = (1..points.len()).map(spacing).collect();
+    spacings.sort_unstable();
+    let step = *spacings.get(spacings.len().checked_sub(1)? / 2)?;
+    let index =
+        (1..points.len()).find(|&i| spacing(i).as_secs_f64() > GAP_STEPS * step.as_secs_f64())?;
+    let message = format!(
+        "gap: {} comes {} after the point before it; the series steps every {}",
+        humantime::format_rfc3339_seconds(points[index].0),
+        humantime::format_duration(spacing(index)),
+        humantime::format_duration(step)
+    );
+    Some((index, message))
 }
 
 /// `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`, `T` or space between date and time;

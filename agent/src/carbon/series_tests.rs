@@ -147,6 +147,14 @@ fn bad_input_names_file_and_line() {
             "grid.csv: a series needs",
         ),
         ("", "grid.csv: a series needs at least two points, found 0"),
+        (
+            "t,g\n2026-11-22T00:00:00Z,1\n2026-11-22T01:00:00Z,1\n2026-11-22T04:00:00Z,1\n2026-11-22T05:00:00Z,1\n",
+            "grid.csv:4: gap: 2026-11-22T04:00:00Z comes 3h after the point before it; the series steps every 1h",
+        ),
+        (
+            "2026-11-22T00:00:00Z,1\n2026-11-22T00:30:00Z,1\n2026-11-22T01:30:00Z,1\n",
+            "grid.csv:3: gap: 2026-11-22T01:30:00Z comes 1h after the point before it; the series steps every 30m",
+        ),
     ];
     for (text, prefix) in cases {
         let message = parse(text).unwrap_err().to_string();
@@ -164,4 +172,14 @@ fn from_path_reads_file_and_reports_missing() {
     let message = Series::from_path(&missing).unwrap_err().to_string();
     assert!(message.contains("missing.csv"), "{message}");
     assert_eq!(secs("2026-11-22T00:00:00Z") % 86_400, 0);
+}
+
+#[test]
+fn uneven_but_gapless_series_are_accepted() {
+    // Jitter of a few seconds, and one spacing 1.5 steps long, are not gaps.
+    let text = "2026-11-22T00:00:00Z,1\n2026-11-22T00:05:03Z,2\n2026-11-22T00:10:00Z,3\n\
+                2026-11-22T00:17:30Z,4\n2026-11-22T00:22:30Z,5\n";
+    assert_eq!(parse(text).unwrap().points().len(), 5);
+    let two = "2026-11-22T00:00:00Z,1\n2026-11-22T09:00:00Z,2\n";
+    assert_eq!(parse(two).unwrap().end(), t("2026-11-22T18:00:00Z"));
 }

@@ -3,12 +3,15 @@
 //!
 //! The rows live in `agent/data/carbon/intensity.tsv`, derived from the unchanged
 //! source files under `agent/data/carbon/sources/` (CodeCarbon 3.3.2, ECO2AI 0.3.12)
-//! by `derive.rs`; a test regenerates the file and fails on any drift. The table is
-//! parsed once, on first use.
+//! by `derive.rs`; a test regenerates the file and fails on any drift. AWS and Azure
+//! regions are added from `cloud_region_zones.tsv` with their grid zone's values
+//! (`cloud.rs`). The table is parsed once, on first use.
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Serialize;
+
+use super::cloud;
 
 /// The derived table, compiled in.
 const TABLE_TSV: &str = include_str!("../../data/carbon/intensity.tsv");
@@ -25,6 +28,7 @@ const WORLD_FALLBACK: TableEntry = TableEntry {
     year: None,
     dataset: "CodeCarbon 3.3.2 carbon_intensity_per_source (IEA 2019)",
     aliases: "",
+    zone: None,
 };
 
 /// One row of the table.
@@ -42,6 +46,9 @@ pub struct TableEntry {
     /// Other accepted spellings, `|`-separated (alpha-2, names…).
     #[serde(skip)]
     aliases: &'static str,
+    /// For an AWS or Azure region, the code of the grid zone whose values it uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<&'static str>,
 }
 
 impl TableEntry {
@@ -51,10 +58,11 @@ impl TableEntry {
     }
 }
 
-/// A malformed line of the embedded table (a build defect; tests keep it from shipping).
+/// A malformed line of an embedded table (a build defect; tests keep it from shipping).
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("intensity.tsv line {line}: {message}")]
+#[error("{file} line {line}: {message}")]
 pub struct TableError {
+    pub file: &'static str,
     pub line: usize,
     pub message: String,
 }
@@ -73,14 +81,40 @@ fn table() -> &'static Table {
             tracing::error!("embedded carbon table unreadable, using world average: {e}");
             Vec::new()
         });
-        let mut index = HashMap::new();
-        for (i, entry) in entries.iter().enumerate() {
-            for key in std::iter::once(entry.code).chain(entry.aliases()) {
-                index.entry(normalise_code(key)).or_insert(i);
+        let mut table = Table {
+            entries: Vec::new(),
+            index: HashMap::new(),
+        };
+        entries.into_iter().for_each(|entry| table.push(entry));
+        let clouds = cloud::parse(cloud::ZONES_TSV).unwrap_or_else(|e| {
+            tracing::error!("embedded cloud region table unreadable: {e}");
+            Vec::new()
+        });
+        for region in clouds {
+            match table.index.get(&normalise_code(region.zone)) {
+                Some(&i) => table.push(TableEntry {
+                    code: region.code,
+                    name: region.name,
+                    aliases: "",
+                    zone: Some(table.entries[i].code),
+                    ..table.entries[i]
+                }),
+                None => tracing::error!("{}: no zone {} in the table", region.code, region.zone),
             }
         }
-        Table { entries, index }
+        table
     })
+}
+
+impl Table {
+    /// Adds a row; the first row to claim a code or alias keeps it.
+    fn push(&mut self, entry: TableEntry) {
+        let i = self.entries.len();
+        for key in std::iter::once(entry.code).chain(entry.aliases()) {
+            self.index.entry(normalise_code(key)).or_insert(i);
+        }
+        self.entries.push(entry);
+    }
 }
 
 /// Parses the TSV: `#` comments, one header line, then
@@ -97,6 +131,7 @@ fn parse_table(text: &'static str) -> Result<Vec<TableEntry>, TableError> {
             continue;
         }
         entries.push(parse_row(line).map_err(|message| TableError {
+            file: "intensity.tsv",
             line: i + 1,
             message,
         })?);
@@ -129,6 +164,7 @@ fn parse_row(line: &'static str) -> Result<TableEntry, String> {
         year,
         dataset,
         aliases,
+        zone: None,
     })
 }
 
@@ -160,7 +196,7 @@ pub fn lookup(code: &str) -> Option<&'static TableEntry> {
         .map(|&i| &table.entries[i])
 }
 
-/// Every row, in table order (countries first).
+/// Every row, in table order (countries first, AWS and Azure regions last).
 pub fn entries() -> &'static [TableEntry] {
     &table().entries
 }
@@ -189,7 +225,8 @@ mod tests {
     fn embedded_table_parses() {
         let entries = parse_table(TABLE_TSV).unwrap();
         assert!(entries.len() > 400, "only {} rows", entries.len());
-        assert_eq!(entries.len(), super::entries().len());
+        let clouds = cloud::parse(cloud::ZONES_TSV).unwrap().len();
+        assert_eq!(entries.len() + clouds, super::entries().len());
     }
 
     #[test]
@@ -241,7 +278,7 @@ mod tests {
 
     #[test]
     fn unknown_codes_are_none() {
-        for input in ["", "XX", "XYZ", "aws:us-east-1", "US-ZZ", "-", "gcp:"] {
+        for input in ["", "XX", "XYZ", "aws:us-east-0", "US-ZZ", "-", "gcp:"] {
             assert_eq!(lookup(input), None, "lookup({input:?})");
         }
     }

@@ -232,8 +232,11 @@ pub fn info_lines(app: &App) -> Vec<Line<'static>> {
         Line::from(vec![
             label("Carbon "),
             Span::raw(format!(
-                "{:.0} gCO₂/kWh  {}  ({})",
-                sys.intensity_g_per_kwh, sys.region, sys.intensity_source
+                "{:.0} gCO₂/kWh  {}  ({}){}",
+                sys.intensity_g_per_kwh,
+                sys.region,
+                sys.intensity_source,
+                pue_label(sys.pue)
             )),
         ]),
         Line::from(vec![
@@ -289,6 +292,15 @@ pub fn counters_line(app: &App) -> Option<Line<'static>> {
             Span::styled(format!("⚠ {}", untrusted.join("; ")), theme.warning()),
         ])
     })
+}
+
+/// `  PUE 1.40` when a PUE other than 1 multiplies the grams; empty otherwise.
+fn pue_label(pue: f64) -> String {
+    if pue > 1.0 {
+        format!("  PUE {pue:.2}")
+    } else {
+        String::new()
+    }
 }
 
 /// Meters on the left, facts on the right.

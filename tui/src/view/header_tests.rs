@@ -101,6 +101,23 @@ fn a_counter_asked_for_but_not_believed_is_untrusted() {
 }
 
 #[test]
+fn pue_shows_only_when_it_changes_the_grams() {
+    for (pue, text) in [
+        (1.0, ""),
+        (0.0, ""),
+        (1.4, "  PUE 1.40"),
+        (2.125, "  PUE 2.12"),
+    ] {
+        assert_eq!(pue_label(pue), text, "{pue}");
+    }
+    let mut tick = interval(1, false);
+    tick.system.pue = 1.5;
+    let app = app_with([tick]);
+    let carbon = info_lines(&app)[2].to_string();
+    assert!(carbon.ends_with("(table)  PUE 1.50"), "{carbon}");
+}
+
+#[test]
 fn title_shows_modes() {
     let mut app = App::new(0.5, 0, true);
     app.view.tree = true;
