@@ -80,7 +80,7 @@ pub struct CommonArgs {
     pub ledger_overflow_entries: Option<u32>,
     /// Milliseconds the start-up probe watches the energy counters (tests, slow hypervisors).
     #[arg(long, hide = true, value_name = "MS", default_value_t = 100,
-          value_parser = clap::value_parser!(u64).range(10..=5000))]
+          value_parser = clap::value_parser!(u64).range(20..=5000))]
     pub probe_ms: u64,
 }
 

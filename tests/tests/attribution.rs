@@ -36,11 +36,11 @@ impl PowercapFixture {
         let zone = dir
             .path()
             .join("devices/virtual/powercap/intel-rapl/intel-rapl:0");
-        PowercapFixture {
-            package: FifoCounter::serve(&zone.join("energy_uj"), at_watts(0, PACKAGE_W)),
-            dram: FifoCounter::serve(&zone.join("intel-rapl:0:2/energy_uj"), at_watts(0, DRAM_W)),
-            dir,
-        }
+        let package = FifoCounter::serve(&zone.join("energy_uj"), at_watts(0, PACKAGE_W));
+        // Read right after the package in each pass: valued at the same instant.
+        let dram_file = zone.join("intel-rapl:0:2/energy_uj");
+        let dram = FifoCounter::serve_with(&package, &dram_file, at_watts(0, DRAM_W));
+        PowercapFixture { package, dram, dir }
     }
 }
 
@@ -159,11 +159,13 @@ fn assert_books_balance(intervals: &[Interval]) {
     }
 }
 
-/// The ledger's time for a child matches the kernel's account (the 2 % bound is
-/// ledger.rs's job; steal and IRQ time on a loaded VM widen the gap a little).
+/// The ledger's time for a child matches the kernel's account: the same process (the
+/// 2 % bound is ledger.rs's job). The kernel takes IRQ and steal time off the task
+/// while the ledger charges each slice's wall time, a few ms per process on a loaded
+/// VM, where a starved child may run only a tenth of a second: 5 % or 20 ms.
 fn assert_same_process(ledger_s: f64, schedstat_s: f64) {
     assert!(
-        (ledger_s - schedstat_s).abs() <= 0.05 * schedstat_s,
+        (ledger_s - schedstat_s).abs() <= (0.05 * schedstat_s).max(0.02),
         "ledger {ledger_s} s vs schedstat {schedstat_s} s"
     );
 }

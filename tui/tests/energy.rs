@@ -15,10 +15,8 @@ fn powercap_counters_at_a_known_power_reach_the_interval() {
         &energy_file(sysfs.path(), "intel-rapl:0"),
         at_watts(1_000_000, 40.0),
     );
-    let dram = FifoCounter::serve(
-        &energy_file(sysfs.path(), "intel-rapl:0:2"),
-        at_watts(5_000, 4.0),
-    );
+    let dram_file = energy_file(sysfs.path(), "intel-rapl:0:2");
+    let dram = FifoCounter::serve_with(&package, &dram_file, at_watts(5_000, 4.0));
     let root = sysfs.path().to_str().unwrap();
     let out = run(&[
         "--batch",
@@ -249,10 +247,8 @@ fn calibrate_measures_idle_power_and_baseline_uses_it() {
         &energy_file(sysfs.path(), "intel-rapl:0"),
         at_watts(0, 12.0),
     );
-    let dram = FifoCounter::serve(
-        &energy_file(sysfs.path(), "intel-rapl:0:2"),
-        at_watts(0, 1.0),
-    );
+    let dram_file = energy_file(sysfs.path(), "intel-rapl:0:2");
+    let dram = FifoCounter::serve_with(&package, &dram_file, at_watts(0, 1.0));
     let config = sysfs.path().join("etc/greentop.toml");
     let (root, config_arg) = (sysfs.path().to_str().unwrap(), config.to_str().unwrap());
     let common = [

@@ -245,8 +245,7 @@ fn flat_counters_are_rejected_or_flagged_when_asked_for() {
         String::from_utf8_lossy(&run(&["--list-sources", "--no-gpu", "--sysfs-root", root]).stdout)
             .into_owned();
     assert!(
-        listed
-            .contains("      probe: intel-rapl:0 (package 0): did not advance: 0.000000 J in 0.1"),
+        listed.contains("      probe: intel-rapl:0 (package 0): did not advance: 0.000000 J in "),
         "{listed}"
     );
     assert!(

@@ -47,8 +47,8 @@ fn a_psys_counter_stuck_at_zero_is_rejected_with_the_reason() {
     let report = sources.report();
     for want in [
         "  perf-power     found\n",
-        "      probe: power/energy-psys cpu 0 (platform 0): did not advance: 0.000000 J in 0.0",
-        " = 0.000 W: rejected, frozen: did not advance in 0.0",
+        "      probe: power/energy-psys cpu 0 (platform 0): did not advance: 0.000000 J in ",
+        " = 0.000 W: rejected, frozen: did not advance in ",
         "      not chosen: no counter advanced at a plausible rate during the probe; watched, \
          and used if it starts counting\n",
         "* estimated-tdp  found\n",

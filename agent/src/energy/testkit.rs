@@ -1,8 +1,10 @@
 //! Fixture energy counters for tests, whose values are computed at the instant they
 //! are read, so no assertion depends on a helper thread running on time:
 //! - [`FifoCounter`]: a powercap `energy_uj` replaced by a FIFO. Each read blocks
-//!   until the server answers with `script(read index, seconds since start)`, and the
-//!   server keeps every value it served, in order: the oracle is exactly what was read.
+//!   until the server answers with `script(read index, seconds since start)`, the
+//!   seconds being when the reader opened the file (the server's own wait for a CPU
+//!   taken off, from its schedstat), and the server keeps every value it served, in
+//!   order: the oracle is exactly what was read.
 //! - [`ScriptedPerf`]: a perf-reader seam whose counters call a closure per read.
 //!
 //! Compiled for this crate's tests and, with feature `testkit`, for other crates'.
@@ -34,25 +36,48 @@ pub struct FifoCounter {
     stop: Arc<AtomicBool>,
     server: Option<JoinHandle<()>>,
     served: Arc<Mutex<Vec<u64>>>,
+    /// When each read began (the reader's open), seconds since the counter started.
+    opened: Arc<Mutex<Vec<f64>>>,
 }
 
 impl FifoCounter {
-    /// Replaces the file at `path` with a FIFO served by `script`.
-    pub fn serve(path: &Path, mut script: Script) -> FifoCounter {
+    /// Replaces the file at `path` with a FIFO served by `script`, each value computed
+    /// for the instant its reader opened the file.
+    pub fn serve(path: &Path, script: Script) -> FifoCounter {
+        FifoCounter::start(path, script, None)
+    }
+
+    /// Like `serve`, but the `n`-th read is valued at the instant of the `leader`'s
+    /// `n`-th read: counters read one after the other in one pass (as greentop reads
+    /// a package zone and then its DRAM zone) are latched together, as hardware
+    /// counters read microseconds apart would be.
+    pub fn serve_with(leader: &FifoCounter, path: &Path, script: Script) -> FifoCounter {
+        FifoCounter::start(path, script, Some(leader.opened.clone()))
+    }
+
+    fn start(path: &Path, mut script: Script, leader: Option<Arc<Mutex<Vec<f64>>>>) -> FifoCounter {
         let _ = std::fs::remove_file(path);
         mkfifo(path);
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(Mutex::new(Vec::new()));
+        let opened = Arc::new(Mutex::new(Vec::new()));
         let server = {
-            let (path, stop, served) = (path.to_path_buf(), stop.clone(), served.clone());
+            let (path, stop) = (path.to_path_buf(), stop.clone());
+            let (served, opened) = (served.clone(), opened.clone());
             std::thread::spawn(move || {
                 let start = Instant::now();
                 let next = path.with_extension("next");
                 loop {
+                    let queued_before = run_delay_ns();
                     // Blocks until a reader opens the FIFO now at `path`.
                     let Ok(mut fifo) = OpenOptions::new().write(true).open(&path) else {
                         break;
                     };
+                    // The reader opened when this thread became runnable: take off the
+                    // time it then waited for a CPU, so the value does not depend on
+                    // when this thread got to run.
+                    let queued_s = run_delay_ns().saturating_sub(queued_before) as f64 / 1e9;
+                    let at_s = (start.elapsed().as_secs_f64() - queued_s).max(0.0);
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
@@ -60,10 +85,16 @@ impl FifoCounter {
                     // a reader still closing it cannot take the next value.
                     mkfifo(&next);
                     std::fs::rename(&next, &path).expect("rename the next FIFO into place");
-                    let mut served = served.lock().expect("served values");
-                    let value = script(served.len(), start.elapsed().as_secs_f64());
-                    served.push(value);
-                    drop(served);
+                    let mut opened = opened.lock().expect("read times");
+                    let n = opened.len();
+                    let latched = leader
+                        .as_ref()
+                        .and_then(|l| l.lock().expect("leader read times").get(n).copied());
+                    let at_s = latched.unwrap_or(at_s);
+                    opened.push(at_s);
+                    drop(opened);
+                    let value = script(n, at_s);
+                    served.lock().expect("served values").push(value);
                     let _ = writeln!(fifo, "{value}");
                 }
             })
@@ -73,6 +104,7 @@ impl FifoCounter {
             stop,
             server: Some(server),
             served,
+            opened,
         }
     }
 
@@ -103,6 +135,15 @@ impl Drop for FifoCounter {
         }
         let _ = server.join();
     }
+}
+
+/// Nanoseconds this thread has spent runnable but waiting for a CPU
+/// (`/proc/thread-self/schedstat`, second field); 0 where the kernel does not say.
+fn run_delay_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn mkfifo(path: &Path) {
