@@ -29,7 +29,10 @@ pub(super) fn split_memory(
     policy: IdlePolicy,
 ) -> f64 {
     let rss_of = |tgid: u32| resident.by_pid.get(&tgid).copied().unwrap_or(0);
-    let held: u64 = sample.processes.iter().map(|p| rss_of(p.tgid)).sum();
+    // A pid the ledger reports twice (reused within the tick) holds its memory once:
+    // the row that ran, with threads.
+    let ran = || sample.processes.iter().filter(|p| !p.threads.is_empty());
+    let held: u64 = ran().map(|p| rss_of(p.tgid)).sum();
     let denominator = match policy {
         IdlePolicy::Share => held,
         IdlePolicy::Exclude | IdlePolicy::Baseline => held.max(resident.total_bytes),
@@ -38,9 +41,9 @@ pub(super) fn split_memory(
         return energy_j;
     }
     let mut charged = 0.0;
-    for process in &sample.processes {
+    for process in ran() {
         let share_j = energy_j * rss_of(process.tgid) as f64 / denominator as f64;
-        if share_j <= 0.0 || process.threads.is_empty() {
+        if share_j <= 0.0 {
             continue;
         }
         let ran_ns: u64 = process.threads.iter().map(|t| t.on_cpu_ns).sum();

@@ -36,15 +36,17 @@ pub struct FifoCounter {
     stop: Arc<AtomicBool>,
     server: Option<JoinHandle<()>>,
     served: Arc<Mutex<Vec<u64>>>,
-    /// When each read began (the reader's open), seconds since the counter started.
+    /// When each read began (the reader's open), seconds since `origin`.
     opened: Arc<Mutex<Vec<f64>>>,
+    /// Time zero of the script (a follower shares its leader's).
+    origin: Instant,
 }
 
 impl FifoCounter {
     /// Replaces the file at `path` with a FIFO served by `script`, each value computed
     /// for the instant its reader opened the file.
     pub fn serve(path: &Path, script: Script) -> FifoCounter {
-        FifoCounter::start(path, script, None)
+        FifoCounter::start(path, script, Instant::now(), None)
     }
 
     /// Like `serve`, but the `n`-th read is valued at the instant of the `leader`'s
@@ -52,10 +54,15 @@ impl FifoCounter {
     /// a package zone and then its DRAM zone) are latched together, as hardware
     /// counters read microseconds apart would be.
     pub fn serve_with(leader: &FifoCounter, path: &Path, script: Script) -> FifoCounter {
-        FifoCounter::start(path, script, Some(leader.opened.clone()))
+        FifoCounter::start(path, script, leader.origin, Some(leader.opened.clone()))
     }
 
-    fn start(path: &Path, mut script: Script, leader: Option<Arc<Mutex<Vec<f64>>>>) -> FifoCounter {
+    fn start(
+        path: &Path,
+        mut script: Script,
+        origin: Instant,
+        leader: Option<Arc<Mutex<Vec<f64>>>>,
+    ) -> FifoCounter {
         let _ = std::fs::remove_file(path);
         mkfifo(path);
         let stop = Arc::new(AtomicBool::new(false));
@@ -65,7 +72,6 @@ impl FifoCounter {
             let (path, stop) = (path.to_path_buf(), stop.clone());
             let (served, opened) = (served.clone(), opened.clone());
             std::thread::spawn(move || {
-                let start = Instant::now();
                 let next = path.with_extension("next");
                 loop {
                     let queued_before = run_delay_ns();
@@ -77,7 +83,7 @@ impl FifoCounter {
                     // time it then waited for a CPU, so the value does not depend on
                     // when this thread got to run.
                     let queued_s = run_delay_ns().saturating_sub(queued_before) as f64 / 1e9;
-                    let at_s = (start.elapsed().as_secs_f64() - queued_s).max(0.0);
+                    let at_s = (origin.elapsed().as_secs_f64() - queued_s).max(0.0);
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
@@ -105,6 +111,7 @@ impl FifoCounter {
             server: Some(server),
             served,
             opened,
+            origin,
         }
     }
 
