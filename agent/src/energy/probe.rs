@@ -59,13 +59,16 @@ impl CounterProbe {
 }
 
 /// Reads every source, keeps `busy_cpus` busy for `window`, reads again, and judges
-/// each watched counter (package, DRAM, psys) of each source.
+/// each watched counter (package, DRAM, psys) of each source. No source, no wait.
 pub fn probe(
     sources: &mut [&mut dyn EnergySource],
     window: Duration,
     busy_cpus: &[usize],
     ceilings: &Ceilings,
 ) -> Vec<Result<Vec<CounterProbe>, SourceError>> {
+    if sources.is_empty() {
+        return Vec::new();
+    }
     for source in sources.iter_mut() {
         let _ = source.read();
     }
@@ -183,6 +186,14 @@ mod tests {
             "power/energy-psys cpu 0 (platform 0): did not advance: 0.000000 J in 0.100 s \
              = 0.000 W: rejected, frozen: did not advance in 0.10 s"
         );
+    }
+
+    #[test]
+    fn nothing_to_probe_means_no_wait() {
+        let ceilings = Ceilings::for_tdp(None, 1);
+        let start = Instant::now();
+        assert!(probe(&mut [], Duration::from_secs(5), &[0], &ceilings).is_empty());
+        assert!(start.elapsed() < Duration::from_secs(4), "it waited");
     }
 
     #[test]
