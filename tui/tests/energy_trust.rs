@@ -254,6 +254,10 @@ fn flat_counters_are_rejected_or_flagged_when_asked_for() {
         ),
         "{listed}"
     );
+    assert!(
+        listed.contains("; the DRAM counters did not pass the probe\n"),
+        "{listed}"
+    );
     // Asked for, it runs, shown as read and not as measured, with a loud warning.
     let (lines, stderr) = batch(root, 2, &["--source", "rapl"]);
     assert!(

@@ -63,13 +63,15 @@ fn chosen_probes(candidates: &[Candidate]) -> Option<(&'static str, &[CounterPro
 
 fn dram_line(candidates: &[Candidate]) -> String {
     let estimate = "estimated-memory (installed memory × 3 W per 8 GiB, split by resident memory)";
+    let seen = candidates
+        .iter()
+        .flat_map(|c| &c.probe)
+        .any(|p| p.domain.kind == DomainKind::Dram);
     match chosen_probes(candidates) {
         Some((name, probes)) if trusted_kind(probes, DomainKind::Dram) => {
             format!("{name} (DRAM counters)")
         }
-        Some((_, probes)) if probes.iter().any(|p| p.domain.kind == DomainKind::Dram) => {
-            format!("{estimate}; the DRAM counters did not pass the probe")
-        }
+        _ if seen => format!("{estimate}; the DRAM counters did not pass the probe"),
         _ => format!("{estimate}; no DRAM counter"),
     }
 }
