@@ -1,14 +1,19 @@
-//! Loads the embedded eBPF object, sizes its maps for this machine and attaches the
-//! programs, falling back from BTF tracepoints to raw tracepoints to classic ones.
+//! Loads the embedded eBPF object, sizes its maps for this machine and attaches every
+//! probe (`attach.rs`: one function per probe, each falling back from BTF tracepoints
+//! to raw tracepoints to classic ones).
 use std::path::{Path, PathBuf};
 
 use agent_common::{TABLE_SLOTS, TaskOffsets, names};
-use aya::{
-    Btf, Ebpf, EbpfLoader, Endianness,
-    programs::{BtfTracePoint, Program, RawTracePoint, TracePoint},
-};
+use aya::{Btf, Ebpf, EbpfLoader, Endianness};
 
 use super::btf;
+
+mod attach;
+pub use attach::attach_with_fallback;
+use attach::{
+    Attacher, attach_ledger_switch, attach_lifecycle_exec, attach_lifecycle_exit,
+    attach_lifecycle_fork, attach_lifecycle_rename, load_ledger_flush,
+};
 
 /// The eBPF object built by `agent/build.rs`.
 pub static EBPF_OBJECT: &[u8] =
@@ -117,33 +122,17 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             source: Box::new(source),
         })?;
 
-    for (what, tracepoint) in [
-        ("lifecycle_fork", "sched_process_fork"),
-        ("lifecycle_exec", "sched_process_exec"),
-        ("lifecycle_exit", "sched_process_exit"),
-        ("lifecycle_rename", "task_rename"),
-    ] {
-        let kinds = attach_with_fallback(&mut ebpf, what, tracepoint, btf.as_ref(), false)?;
-        if kinds != "tp_btf" && btf.is_some() {
-            notes.push(format!("{tracepoint} attached as {kinds}"));
-        }
-    }
-    let attach = attach_with_fallback(
-        &mut ebpf,
-        "ledger_switch",
-        "sched_switch",
-        btf.as_ref(),
-        true,
-    )?;
-    let flush = match load_flush(&mut ebpf) {
-        Ok(fd) => Some(fd),
-        Err(err) => {
-            notes.push(format!(
-                "no tick flush ({err}): a thread that holds its CPU is charged at its next switch"
-            ));
-            None
-        }
+    let mut at = Attacher {
+        ebpf: &mut ebpf,
+        btf: btf.as_ref(),
+        notes: &mut notes,
     };
+    attach_lifecycle_fork(&mut at)?;
+    attach_lifecycle_exec(&mut at)?;
+    attach_lifecycle_exit(&mut at)?;
+    attach_lifecycle_rename(&mut at)?;
+    let attach = attach_ledger_switch(&mut at)?;
+    let flush = load_ledger_flush(&mut at);
     let switch_program = format!(
         "ledger_switch_{}",
         match attach.as_str() {
@@ -161,91 +150,6 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
         possible_cpus,
         overflow_entries,
     })
-}
-
-/// Attaches `<prefix>_btf`, else `<prefix>_raw`, else (`classic`) `<prefix>_tp`;
-/// returns which one took.
-pub fn attach_with_fallback(
-    ebpf: &mut Ebpf,
-    prefix: &'static str,
-    tracepoint: &str,
-    btf: Option<&Btf>,
-    classic: bool,
-) -> Result<String, LoadError> {
-    let mut tried = Vec::new();
-    if let Some(btf) = btf {
-        match attach_one(ebpf, &format!("{prefix}_btf"), |prog| match prog {
-            Program::BtfTracePoint(p) => attach_btf(p, tracepoint, btf),
-            _ => Err("not a tp_btf program".to_string()),
-        }) {
-            Ok(()) => return Ok("tp_btf".to_string()),
-            Err(err) => tried.push(format!("tp_btf: {err}")),
-        }
-    }
-    match attach_one(ebpf, &format!("{prefix}_raw"), |prog| match prog {
-        Program::RawTracePoint(p) => attach_raw(p, tracepoint),
-        _ => Err("not a raw_tp program".to_string()),
-    }) {
-        Ok(()) => return Ok("raw_tp".to_string()),
-        Err(err) => tried.push(format!("raw_tp: {err}")),
-    }
-    if classic {
-        match attach_one(ebpf, &format!("{prefix}_tp"), |prog| match prog {
-            Program::TracePoint(p) => attach_classic(p, tracepoint),
-            _ => Err("not a tracepoint program".to_string()),
-        }) {
-            Ok(()) => return Ok("tracepoint".to_string()),
-            Err(err) => tried.push(format!("tracepoint: {err}")),
-        }
-    }
-    Err(LoadError::Attach {
-        what: prefix,
-        tried: tried.join("; "),
-    })
-}
-
-fn attach_one(
-    ebpf: &mut Ebpf,
-    name: &str,
-    attach: impl FnOnce(&mut Program) -> Result<(), String>,
-) -> Result<(), String> {
-    let prog = ebpf
-        .program_mut(name)
-        .ok_or_else(|| format!("program {name} missing from the object"))?;
-    attach(prog)
-}
-
-fn attach_btf(prog: &mut BtfTracePoint, tracepoint: &str, btf: &Btf) -> Result<(), String> {
-    prog.load(tracepoint, btf).map_err(|e| error_chain(&e))?;
-    prog.attach().map(drop).map_err(|e| error_chain(&e))
-}
-
-fn attach_raw(prog: &mut RawTracePoint, tracepoint: &str) -> Result<(), String> {
-    prog.load().map_err(|e| error_chain(&e))?;
-    prog.attach(tracepoint)
-        .map(drop)
-        .map_err(|e| error_chain(&e))
-}
-
-fn attach_classic(prog: &mut TracePoint, tracepoint: &str) -> Result<(), String> {
-    prog.load().map_err(|e| error_chain(&e))?;
-    prog.attach("sched", tracepoint)
-        .map(drop)
-        .map_err(|e| error_chain(&e))
-}
-
-/// Loads (without attaching) the flush program and returns its fd, which stays
-/// valid while `ebpf` lives.
-fn load_flush(ebpf: &mut Ebpf) -> Result<std::os::fd::RawFd, String> {
-    use std::os::fd::{AsFd, AsRawFd};
-    let prog: &mut RawTracePoint = ebpf
-        .program_mut("ledger_flush")
-        .ok_or("program ledger_flush missing")?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| error_chain(&e))?;
-    prog.load().map_err(|e| error_chain(&e))?;
-    let fd = prog.fd().map_err(|e| error_chain(&e))?;
-    Ok(fd.as_fd().as_raw_fd())
 }
 
 /// Renders an error with its sources, so the user sees the errno at the bottom.
