@@ -93,12 +93,14 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
         }
     };
     let offsets = if btf.is_some() {
-        btf::task_offsets(&btf_path).unwrap_or_else(|err| {
-            notes.push(format!(
-                "task_struct offsets unknown ({err}): forks carry no child ids"
-            ));
-            TaskOffsets::default()
-        })
+        btf::read_btf(&btf_path)
+            .and_then(|blob| btf::task_offsets(&blob))
+            .unwrap_or_else(|err| {
+                notes.push(format!(
+                    "task_struct offsets unknown ({err}): forks carry no child ids"
+                ));
+                TaskOffsets::default()
+            })
     } else {
         TaskOffsets::default()
     };
