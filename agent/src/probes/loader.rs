@@ -1,10 +1,10 @@
-//! Loads the embedded eBPF object, sizes its maps for this machine and attaches every
-//! probe (`attach.rs`: one function per probe, each falling back from BTF tracepoints
-//! to raw tracepoints to classic ones).
+//! Loads the embedded eBPF object, sizes its maps for this machine, tells the programs
+//! the `task_struct` offsets found in BTF (which decide whether the ledger charges the
+//! scheduler's runtime or reads the clock) and attaches every probe (`attach.rs`).
 use std::path::{Path, PathBuf};
 
 use agent_common::{TABLE_SLOTS, TaskOffsets, names};
-use aya::{Btf, Ebpf, EbpfLoader, Endianness};
+use aya::{Btf, EbpfLoader, Endianness};
 
 use super::btf;
 
@@ -28,6 +28,9 @@ pub struct LoadOptions {
     pub table_slots: u32,
     /// Entries of the overflow map; `None` sizes it from pid_max.
     pub overflow_entries: Option<u32>,
+    /// Time slices with the clock even where the scheduler's runtime is readable (to
+    /// compare the two; production never sets it).
+    pub clock_ledger: bool,
 }
 
 impl LoadOptions {
@@ -37,6 +40,7 @@ impl LoadOptions {
             procfs_root: procfs_root.to_path_buf(),
             table_slots: TABLE_SLOTS as u32,
             overflow_entries: None,
+            clock_ledger: false,
         }
     }
 }
@@ -63,15 +67,26 @@ pub enum LoadError {
     Cpus(std::io::Error),
 }
 
+/// Where the ledger takes the length of an on-CPU slice from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceSource {
+    /// The scheduler's own runtime of the task (`se.sum_exec_runtime`), what
+    /// `/proc/PID/schedstat` reports.
+    SchedRuntime,
+    /// `bpf_ktime_get_ns` deltas (the reason is in the notes).
+    Clock,
+}
+
 /// Programs loaded and attached; dropping it detaches everything.
 pub struct LoadedProbes {
     /// The flush program, run on each CPU at every tick (see `ebpf::flush_cpus`).
     pub flush: Option<std::os::fd::RawFd>,
-    pub ebpf: Ebpf,
+    pub ebpf: aya::Ebpf,
     /// How sched_switch was hooked: `tp_btf`, `raw_tp` or `tracepoint`.
     pub attach: String,
     /// Name of the attached sched_switch program, for its bpf_stats.
     pub switch_program: String,
+    pub slices: SliceSource,
     /// What was degraded and why.
     pub notes: Vec<String>,
     pub possible_cpus: usize,
@@ -92,41 +107,99 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             None
         }
     };
-    let offsets = if btf.is_some() {
-        btf::read_btf(&btf_path)
-            .and_then(|blob| btf::task_offsets(&blob))
-            .unwrap_or_else(|err| {
-                notes.push(format!(
-                    "task_struct offsets unknown ({err}): forks carry no child ids"
-                ));
-                TaskOffsets::default()
-            })
-    } else {
-        TaskOffsets::default()
+    let offsets = task_offsets_for(opts, btf.is_some(), &btf_path, &mut notes);
+    let probes = load_with(opts, btf.as_ref(), offsets, notes.clone())?;
+    if probes.attach != "tracepoint" || !offsets.runtime_ledger() {
+        return Ok(probes);
+    }
+    // The classic tracepoint gives no task pointers to read runtimes from: load again
+    // with every program on the clock, so the flush and exits agree with the switch.
+    drop(probes);
+    notes.push(clock_note(
+        "sched_switch is hooked by a classic tracepoint, which carries no task pointers",
+    ));
+    let clock = TaskOffsets {
+        sum_exec_runtime: 0,
+        ..offsets
     };
+    load_with(opts, btf.as_ref(), clock, notes)
+}
+
+/// The `task_struct` offsets from BTF, with the runtime offset only where the runtime
+/// ledger can run; what is missing, and why, goes to `notes`.
+fn task_offsets_for(
+    opts: &LoadOptions,
+    have_btf: bool,
+    btf_path: &Path,
+    notes: &mut Vec<String>,
+) -> TaskOffsets {
+    if !have_btf {
+        notes.push(clock_note("no kernel BTF to find it in"));
+        return TaskOffsets::default();
+    }
+    let blob = match btf::read_btf(btf_path) {
+        Ok(blob) => blob,
+        Err(err) => {
+            notes.push(clock_note(&format!("task_struct offsets unknown ({err})")));
+            return TaskOffsets::default();
+        }
+    };
+    let mut offsets = btf::task_offsets(&blob).unwrap_or_else(|err| {
+        notes.push(format!(
+            "task_struct offsets unknown ({err}): forks carry no child ids"
+        ));
+        TaskOffsets::default()
+    });
+    match btf::runtime_offset(&blob) {
+        Ok(_) if opts.clock_ledger => notes.push(clock_note("the clock ledger was asked for")),
+        Ok(_) if offsets.pid == 0 => notes.push(clock_note("task_struct.pid is unknown")),
+        Ok(offset) => offsets.sum_exec_runtime = offset,
+        Err(err) => notes.push(clock_note(&err.to_string())),
+    }
+    offsets
+}
+
+fn clock_note(reason: &str) -> String {
+    format!(
+        "CPU time timed by the clock (bpf_ktime_get_ns), not the scheduler's own runtime \
+         (task_struct.se.sum_exec_runtime): {reason}"
+    )
+}
+
+/// Loads the object with `offsets` and attaches every probe.
+fn load_with(
+    opts: &LoadOptions,
+    btf: Option<&Btf>,
+    offsets: TaskOffsets,
+    mut notes: Vec<String>,
+) -> Result<LoadedProbes, LoadError> {
     let possible_cpus = aya::util::nr_cpus().map_err(|(_, err)| LoadError::Cpus(err))?;
+    let pid_max = read_pid_max(&opts.procfs_root);
     let overflow_entries = opts
         .overflow_entries
-        .unwrap_or_else(|| overflow_entries_for(read_pid_max(&opts.procfs_root)));
+        .unwrap_or_else(|| overflow_entries_for(pid_max));
+    let last_charged_entries = last_charged_entries_for(pid_max);
+    let last_charged_mask = last_charged_entries - 1;
     let slot_mask = opts
         .table_slots
         .clamp(1, TABLE_SLOTS as u32)
         .next_power_of_two()
         - 1;
     let mut ebpf = EbpfLoader::new()
-        .btf(btf.as_ref())
+        .btf(btf)
         .override_global(names::GLOBAL_SLOT_MASK, &slot_mask, true)
         .override_global(names::GLOBAL_TASK_OFFSETS, &offsets, true)
+        .override_global(names::GLOBAL_LAST_CHARGED_MASK, &last_charged_mask, true)
+        .map_max_entries(names::LAST_CHARGED, last_charged_entries)
         .map_max_entries(names::OVERFLOW, overflow_entries)
         .map_max_entries(names::EVENTS, ringbuf_bytes(possible_cpus))
         .load(EBPF_OBJECT)
         .map_err(|source| LoadError::Load {
             source: Box::new(source),
         })?;
-
     let mut at = Attacher {
         ebpf: &mut ebpf,
-        btf: btf.as_ref(),
+        btf,
         notes: &mut notes,
     };
     attach_lifecycle_fork(&mut at)?;
@@ -143,9 +216,15 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             _ => "tp",
         }
     );
+    let slices = if offsets.runtime_ledger() && attach != "tracepoint" {
+        SliceSource::SchedRuntime
+    } else {
+        SliceSource::Clock
+    };
     Ok(LoadedProbes {
         flush,
         switch_program,
+        slices,
         ebpf,
         attach,
         notes,
@@ -181,6 +260,13 @@ fn overflow_entries_for(pid_max: u32) -> u32 {
     pid_max.clamp(1024, 65_536)
 }
 
+/// One runtime entry per possible tid (16 bytes each, shared by all CPUs), as a power
+/// of two between 1 Ki and 256 Ki: beyond that, tids that collide share an entry and
+/// fall back to the per-CPU slot.
+fn last_charged_entries_for(pid_max: u32) -> u32 {
+    pid_max.clamp(1024, 1 << 18).next_power_of_two()
+}
+
 /// 64 KiB of events per CPU, as a power of two between 256 KiB and 16 MiB.
 fn ringbuf_bytes(possible_cpus: usize) -> u32 {
     let wanted = (possible_cpus as u64).saturating_mul(64 * 1024);
@@ -197,6 +283,14 @@ mod tests {
     fn sizes_follow_the_machine() {
         for (pid_max, want) in [(100, 1024), (32_768, 32_768), (4_194_304, 65_536)] {
             assert_eq!(overflow_entries_for(pid_max), want, "pid_max {pid_max}");
+        }
+        for (pid_max, want) in [
+            (100, 1024),
+            (32_768, 32_768),
+            (40_000, 65_536),
+            (4_194_304, 262_144),
+        ] {
+            assert_eq!(last_charged_entries_for(pid_max), want, "pid_max {pid_max}");
         }
         for (cpus, want) in [
             (1, 256 << 10),
