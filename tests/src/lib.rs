@@ -173,3 +173,18 @@ pub fn sample_at_agreement(
     }
     panic!("the processes never stopped running around a ledger tick");
 }
+
+/// Starts a new interval, runs a half-second busy child, and checks the next sample
+/// charges it its schedstat runtime within 2 % (`what` names the ledger in messages).
+pub fn assert_busy_child_measured(ledger: &mut dyn CpuLedger, what: &str) {
+    sample(ledger);
+    let mut child = spawn_load(&["busy", "0.5"]);
+    let pid = child.id();
+    let oracle_ns = wait_with_schedstat(&mut child).leader_ns;
+    let s = sample(ledger);
+    let measured = total_ns(&rows_for(std::slice::from_ref(&s), pid));
+    assert!(
+        rel_diff(measured, oracle_ns) < 0.02,
+        "{what} ledger {measured} vs {oracle_ns}"
+    );
+}

@@ -255,14 +255,5 @@ fn btf_without_the_runtime_field_falls_back_to_the_clock_and_says_so() {
         note.contains("timed by the clock") && note.contains("has no member `sum_exec_runtime`"),
         "note says why: {note}"
     );
-    sample(&mut ledger);
-    let mut child = spawn_load(&["busy", "0.5"]);
-    let pid = child.id();
-    let oracle_ns = wait_with_schedstat(&mut child).leader_ns;
-    let s = sample(&mut ledger);
-    let measured = total_ns(&rows_for(std::slice::from_ref(&s), pid));
-    assert!(
-        rel_diff(measured, oracle_ns) < 0.02,
-        "clock ledger {measured} vs {oracle_ns}"
-    );
+    assert_busy_child_measured(&mut ledger, "clock");
 }
