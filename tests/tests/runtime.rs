@@ -196,12 +196,9 @@ fn final_runtime_agreement(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let (measured, oracle) = (total_ns(&rows_for(samples, pid)), schedstat_ns(&stat));
     let _ = child.wait();
-    panic!(
-        "ledger {} ns never reached schedstat {} ns",
-        total_ns(&rows_for(samples, pid)),
-        schedstat_ns(&stat)
-    );
+    panic!("ledger {measured} ns never reached schedstat {oracle} ns");
 }
 
 /// A thread that execs takes over the leader's pid mid-slice; the slice is still its
