@@ -33,46 +33,13 @@ fn five_hundred_short_sleepers_match_schedstat() {
         "runtime ledger on this kernel: {:?}",
         ledger.fidelity().note()
     );
-    let mut child = KillOnDrop(
-        Command::new(gt_load())
-            .args(["wakers", "500", "5", "10", "10", "--gated"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn gt-load wakers"),
-    );
-    let mut stdin = child.0.stdin.take().expect("stdin");
-    let lines = spawn_line_reader(child.0.stdout.take().expect("stdout"));
-    let first = lines.recv().expect("pids line");
-    let pids: Vec<u32> = first
-        .strip_prefix("pids ")
-        .unwrap_or_else(|| panic!("gt-load said {first:?}"))
-        .split_whitespace()
-        .map(|p| p.parse().expect("pid"))
-        .collect();
-    assert_eq!(pids.len(), 500);
+    let mut run = GatedWakers::start(500);
+    let pids = run.pids.clone();
     let (_, start) = sample_at_agreement(&mut ledger, &pids);
-    writeln!(stdin, "go").expect("go");
-    let mut samples = Vec::new();
-    // Tick as the agent would until every worker is done (a hang guard, not a timing
-    // assumption: nothing below depends on when the ticks fell).
-    loop {
-        match lines.try_recv() {
-            Ok(line) if line == "done" => break,
-            Ok(line) => panic!("gt-load said {line:?}"),
-            Err(mpsc::TryRecvError::Disconnected) => panic!("gt-load wakers ended early"),
-            Err(mpsc::TryRecvError::Empty) => {}
-        }
-        assert!(
-            samples.len() < 240,
-            "the workers did not finish in 2 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        samples.push(sample(&mut ledger));
-    }
+    let mut samples = run.go_and_tick(&mut ledger);
     let (last, end) = sample_at_agreement(&mut ledger, &pids);
     samples.extend(last);
-    writeln!(stdin, "exit").expect("exit");
+    run.exit();
     let ledger_ns = totals(&samples);
     let (mut worst, mut sum_ledger, mut sum_oracle) = (0.0f64, 0u64, 0u64);
     for (i, pid) in pids.iter().enumerate() {
@@ -101,6 +68,70 @@ fn five_hundred_short_sleepers_match_schedstat() {
         "total off by {:.3} %",
         total_err * 100.0
     );
+}
+
+/// `gt-load wakers N 5 10 10 --gated`, driven over its stdin and stdout.
+struct GatedWakers {
+    _child: KillOnDrop,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+    pids: Vec<u32>,
+}
+
+impl GatedWakers {
+    /// Starts the workers (blocked until `go`) and reads their pids.
+    fn start(processes: usize) -> GatedWakers {
+        let mut child = KillOnDrop(
+            Command::new(gt_load())
+                .args(["wakers", &processes.to_string(), "5", "10", "10", "--gated"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn gt-load wakers"),
+        );
+        let stdin = child.0.stdin.take().expect("stdin");
+        let lines = spawn_line_reader(child.0.stdout.take().expect("stdout"));
+        let first = lines.recv().expect("pids line");
+        let pids: Vec<u32> = first
+            .strip_prefix("pids ")
+            .unwrap_or_else(|| panic!("gt-load said {first:?}"))
+            .split_whitespace()
+            .map(|p| p.parse().expect("pid"))
+            .collect();
+        assert_eq!(pids.len(), processes);
+        GatedWakers {
+            _child: child,
+            stdin,
+            lines,
+            pids,
+        }
+    }
+
+    /// Lets the workers run and ticks as the agent would until every one is done (a
+    /// hang guard, not a timing assumption: nothing depends on when the ticks fell).
+    fn go_and_tick(&mut self, ledger: &mut dyn CpuLedger) -> Vec<agent::probes::LedgerSample> {
+        writeln!(self.stdin, "go").expect("go");
+        let mut samples = Vec::new();
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) if line == "done" => return samples,
+                Ok(line) => panic!("gt-load said {line:?}"),
+                Err(mpsc::TryRecvError::Disconnected) => panic!("gt-load wakers ended early"),
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            assert!(
+                samples.len() < 240,
+                "the workers did not finish in 2 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+            samples.push(sample(ledger));
+        }
+    }
+
+    /// Lets the (blocked) workers exit.
+    fn exit(&mut self) {
+        writeln!(self.stdin, "exit").expect("exit");
+    }
 }
 
 fn spawn_line_reader(out: std::process::ChildStdout) -> mpsc::Receiver<String> {

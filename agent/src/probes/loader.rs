@@ -197,17 +197,11 @@ fn load_with(
         .map_err(|source| LoadError::Load {
             source: Box::new(source),
         })?;
-    let mut at = Attacher {
+    let (attach, flush) = attach_all(&mut Attacher {
         ebpf: &mut ebpf,
         btf,
         notes: &mut notes,
-    };
-    attach_lifecycle_fork(&mut at)?;
-    attach_lifecycle_exec(&mut at)?;
-    attach_lifecycle_exit(&mut at)?;
-    attach_lifecycle_rename(&mut at)?;
-    let attach = attach_ledger_switch(&mut at)?;
-    let flush = load_ledger_flush(&mut at);
+    })?;
     let switch_program = format!(
         "ledger_switch_{}",
         match attach.as_str() {
@@ -231,6 +225,17 @@ fn load_with(
         possible_cpus,
         overflow_entries,
     })
+}
+
+/// Every probe, in order; returns how sched_switch was hooked and the flush's fd.
+/// (The GPU probes come here.)
+fn attach_all(at: &mut Attacher) -> Result<(String, Option<std::os::fd::RawFd>), LoadError> {
+    attach_lifecycle_fork(at)?;
+    attach_lifecycle_exec(at)?;
+    attach_lifecycle_exit(at)?;
+    attach_lifecycle_rename(at)?;
+    let attach = attach_ledger_switch(at)?;
+    Ok((attach, load_ledger_flush(at)))
 }
 
 /// Renders an error with its sources, so the user sees the errno at the bottom.
