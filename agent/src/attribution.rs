@@ -7,8 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use crate::energy::{DomainKind, EnergyReading, GpuDevice};
+use crate::energy::{DomainKind, EnergyReading, GpuDevice, Provenance};
 use crate::probes::LedgerSample;
+
+mod memory;
+pub use memory::Resident;
 
 /// What happens to the energy the machine uses while nothing runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -91,7 +94,9 @@ pub struct Attribution {
 }
 
 /// Splits the interval's energy. `cpu` carries package and DRAM domains (indexed by
-/// physical package id), `gpus` the GPU domains and devices.
+/// physical package id), `gpus` the GPU domains and devices. Estimated memory energy
+/// is split by resident memory, with no process's memory known here: all idle (see
+/// [`attribute_with_memory`]).
 pub fn attribute(
     sample: &LedgerSample,
     cpu: Option<&EnergyReading>,
@@ -99,12 +104,32 @@ pub fn attribute(
     policy: IdlePolicy,
     calibration: &Calibration,
 ) -> Attribution {
+    let resident = Resident::default();
+    attribute_with_memory(sample, cpu, gpus, policy, calibration, &resident)
+}
+
+/// [`attribute`], with the resident memory of the processes that ran, by which an
+/// estimated (`estimated-memory`) DRAM domain is split.
+pub fn attribute_with_memory(
+    sample: &LedgerSample,
+    cpu: Option<&EnergyReading>,
+    gpus: Option<&EnergyReading>,
+    policy: IdlePolicy,
+    calibration: &Calibration,
+    resident: &Resident,
+) -> Attribution {
     let mut out = Attribution::default();
     let seconds = sample.interval.as_secs_f64();
     if let Some(reading) = cpu {
         for (kind, balance_is_dram) in [(DomainKind::Package, false), (DomainKind::Dram, true)] {
             for domain in reading.domains.iter().filter(|d| d.domain.kind == kind) {
                 let energy_j = domain.energy_uj as f64 / 1e6;
+                if domain.provenance == Provenance::EstimatedMemory {
+                    let idle_j = memory::split_memory(&mut out, sample, resident, energy_j, policy);
+                    out.dram.measured_j += energy_j;
+                    out.dram.idle_j += idle_j;
+                    continue;
+                }
                 let idle_w = calibration
                     .package_idle_w
                     .get(&domain.domain.index)
@@ -226,17 +251,7 @@ fn apply_package(out: &mut Attribution, sample: &LedgerSample, split: &PackageSp
         for thread in &process.threads {
             let ns = thread.on_cpu_ns_by_package.get(index).copied().unwrap_or(0);
             let joules = ns as f64 * split.joules_per_ns;
-            let at = match entry.threads.iter().position(|t| t.tid == thread.tid) {
-                Some(at) => at,
-                None => {
-                    entry.threads.push(ThreadJoules {
-                        tid: thread.tid,
-                        ..ThreadJoules::default()
-                    });
-                    entry.threads.len() - 1
-                }
-            };
-            let row = &mut entry.threads[at];
+            let row = thread_row(entry, thread.tid);
             if dram {
                 row.dram_j += joules;
             } else {
@@ -244,6 +259,21 @@ fn apply_package(out: &mut Attribution, sample: &LedgerSample, split: &PackageSp
             }
         }
     }
+}
+
+/// The row of thread `tid` in a process, added if new.
+fn thread_row(entry: &mut ProcessJoules, tid: u32) -> &mut ThreadJoules {
+    let at = match entry.threads.iter().position(|t| t.tid == tid) {
+        Some(at) => at,
+        None => {
+            entry.threads.push(ThreadJoules {
+                tid,
+                ..ThreadJoules::default()
+            });
+            entry.threads.len() - 1
+        }
+    };
+    &mut entry.threads[at]
 }
 
 /// How one GPU's energy is divided among pids.

@@ -42,7 +42,11 @@ pub fn measure(sources: &mut Sources, duration: Duration, procfs_root: &Path) ->
                 DomainKind::Package,
                 &mut run.calibration.package_idle_w,
             );
-            if !reading.domains.iter().all(|d| d.provenance.is_measured()) {
+            let estimated = reading
+                .domains
+                .iter()
+                .any(|d| d.domain.kind == DomainKind::Package && !d.is_measured());
+            if estimated {
                 run.notes.push(format!(
                     "CPU power comes from {}: the calibration is an estimate too",
                     sources.cpu.name()

@@ -78,6 +78,10 @@ pub struct CommonArgs {
     /// Overflow map entries (testing map pressure).
     #[arg(long, hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub ledger_overflow_entries: Option<u32>,
+    /// Milliseconds the start-up probe watches the energy counters (tests, slow hypervisors).
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(20..=5000))]
+    pub probe_ms: u64,
 }
 
 impl CommonArgs {
@@ -90,6 +94,7 @@ impl CommonArgs {
             cpu_tdp_watts: self.cpu_tdp_watts,
             nvml_lib: self.nvml_lib.clone(),
             no_gpu: self.no_gpu,
+            probe_window: std::time::Duration::from_millis(self.probe_ms),
         }
     }
 }

@@ -37,8 +37,20 @@ pub struct SystemSummary {
     pub cpu_source: String,
     /// `nvml-energy`, `nvml-power` or `none`.
     pub gpu_source: String,
+    /// `rapl-powercap`, `perf-power`, `estimated-memory` or `none`.
+    #[serde(default)]
+    pub dram_source: String,
+    /// Energy of the platform (psys: SoC, chipset and more); never inside `cpu_joules`.
+    #[serde(default)]
+    pub platform_joules: f64,
+    /// `rapl-powercap`, `perf-power` or `none`.
+    #[serde(default)]
+    pub platform_source: String,
     /// Every energy domain read this interval, with its provenance.
     pub energy: Vec<EnergyDomainJson>,
+    /// Every energy counter greentop watches, and whether it believes it now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<CounterJson>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<GpuJson>,
     /// Source reads that failed or degraded this interval, one line each.
@@ -80,6 +92,18 @@ impl SystemSummary {
             .iter()
             .chain(&self.energy_notes)
             .chain(&self.intensity_note)
+    }
+
+    /// One line per watched counter whose trust changed in this interval (for
+    /// stderr): a counter greentop stopped believing is a warning.
+    pub fn trust_changes(&self) -> impl Iterator<Item = String> + '_ {
+        self.counters.iter().filter_map(|c| {
+            let note = c.note.as_deref()?;
+            match c.change.as_deref()? {
+                "distrusted" => Some(format!("WARNING: {note}")),
+                _ => Some(note.to_string()),
+            }
+        })
     }
 }
 
@@ -181,6 +205,29 @@ pub struct EnergyDomainJson {
     pub measured: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// One watched energy counter (package, DRAM or psys) in the interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterJson {
+    /// Where it was found, e.g. `intel-rapl:0`, `power/energy-psys cpu 0`.
+    pub name: String,
+    /// `package`, `dram` or `psys`.
+    pub kind: String,
+    pub index: u32,
+    /// `rapl-powercap` or `perf-power`.
+    pub source: String,
+    /// True when this interval's value is the counter's and greentop believes it.
+    pub trusted: bool,
+    /// `frozen`, `backwards`, `implausible` or `unreadable`, while not trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// What happened and what greentop does about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// `distrusted` or `recovered` in the interval where the trust changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 /// One GPU in the interval.

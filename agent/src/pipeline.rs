@@ -7,13 +7,14 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 
-use crate::attribution::{Calibration, IdlePolicy, attribute};
+use crate::attribution::{Calibration, IdlePolicy, Resident, attribute_with_memory};
 use crate::carbon::CarbonResolver;
 use crate::cli::{CommonArgs, LedgerChoice};
 use crate::config::Config;
-use crate::energy::EnergyReading;
+use crate::energy::memory::{MemoryEstimate, page_bytes, resident_bytes};
 use crate::energy::select::Sources;
 use crate::energy::summary::summarize;
+use crate::energy::{EnergyReading, Provenance};
 use crate::interval::{BuildInput, CarbonContext, UserNames, build};
 use crate::jobs::JobResolver;
 use crate::model::Interval;
@@ -116,6 +117,9 @@ pub struct Pipeline {
     carbon: CarbonResolver,
     /// Joules and grams per (pid, start_ns) since first seen.
     totals: HashMap<(u32, u64), (f64, f64)>,
+    /// Installed memory, bytes, for splitting estimated memory energy (0: unknown).
+    mem_total_bytes: u64,
+    page_bytes: u64,
 }
 
 impl Pipeline {
@@ -129,6 +133,8 @@ impl Pipeline {
     ) -> anyhow::Result<Self> {
         let carbon_config = settings.config.carbon().context("carbon intensity")?;
         let carbon = CarbonResolver::new(carbon_config)?;
+        let mem_total_bytes =
+            MemoryEstimate::open(&settings.procfs_root).map_or(0, |memory| memory.total_bytes);
         let _ = sources.cpu.read();
         if let Some(gpu) = sources.gpu.as_mut() {
             let _ = gpu.read();
@@ -141,6 +147,8 @@ impl Pipeline {
             settings,
             users: UserNames::load(Path::new("/etc/passwd")),
             totals: HashMap::new(),
+            mem_total_bytes,
+            page_bytes: page_bytes(),
         })
     }
 
@@ -167,12 +175,14 @@ impl Pipeline {
                 .as_mut()
                 .map(|g| (g.name().to_string(), g.read().map_err(|e| e.to_string())));
         })?;
-        let attribution = attribute(
+        let resident = self.resident(&sample, cpu.as_ref().ok());
+        let attribution = attribute_with_memory(
             &sample,
             cpu.as_ref().ok(),
             gpu.as_ref().and_then(|(_, r)| r.as_ref().ok()),
             self.settings.policy,
             &self.settings.calibration,
+            &resident,
         );
         let gpu_only = self.gpu_only_rows(&sample, gpu.as_ref().and_then(|(_, r)| r.as_ref().ok()));
         let jobs = self.job_labels(&sample, &gpu_only);
@@ -196,6 +206,32 @@ impl Pipeline {
         });
         self.add_totals(&mut interval);
         Ok(interval)
+    }
+
+    /// Resident memory of the processes that ran, read only when memory energy is
+    /// estimated (and so split by it): one `statm` per process that ran, none for idle
+    /// or exited ones.
+    fn resident(&self, sample: &LedgerSample, cpu: Option<&EnergyReading>) -> Resident {
+        let estimated = cpu.is_some_and(|reading| {
+            reading
+                .domains
+                .iter()
+                .any(|d| d.provenance == Provenance::EstimatedMemory)
+        });
+        if !estimated {
+            return Resident::default();
+        }
+        let root = &self.settings.procfs_root;
+        let by_pid = sample
+            .processes
+            .iter()
+            .filter(|p| !p.exited)
+            .filter_map(|p| Some((p.tgid, resident_bytes(root, p.tgid, self.page_bytes)?)))
+            .collect();
+        Resident {
+            by_pid,
+            total_bytes: self.mem_total_bytes,
+        }
     }
 
     /// The carbon intensity for an interval ending at `at`.

@@ -19,12 +19,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Some(note) = pipeline.ledger().fidelity().note() {
         eprintln!("greentop: {note}");
     }
-    let sources = pipeline.sources();
-    eprintln!(
-        "greentop: CPU energy from {} ({})",
-        sources.cpu.name(),
-        sources.cpu_reason
-    );
+    for line in pipeline.sources().startup_lines() {
+        eprintln!("greentop: {line}");
+    }
     let delay = Duration::from_secs_f64(cli.delay_s);
     let stdout = std::io::stdout();
     let mut next = Instant::now() + delay;
@@ -33,6 +30,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += delay;
         let interval = pipeline.tick(cli.threads)?;
+        for change in interval.system.trust_changes() {
+            eprintln!("greentop: {change}");
+        }
         let mut out = stdout.lock();
         if cli.json {
             serde_json::to_writer(&mut out, &interval)?;
@@ -54,11 +54,16 @@ pub fn render_table(interval: &Interval, threads: bool) -> String {
         "greentop {}  interval {:.2} s  ledger {}  CPU busy {:.2} s idle {:.2} s on {} CPUs\n",
         interval.ts, interval.interval_s, sys.ledger, sys.cpu_seconds, sys.idle_seconds, sys.cpus
     );
+    let platform = match sys.platform_source.as_str() {
+        "none" | "" => String::new(),
+        source => format!("  platform {:.2} W ({source})", sys.platform_joules / wall),
+    };
     out.push_str(&format!(
-        "energy  CPU {:.2} W ({})  DRAM {:.2} W  GPU {:.2} W ({})  idle {:.2} W ({})  residual {:.1e} J\n",
+        "energy  CPU {:.2} W ({})  DRAM {:.2} W ({})  GPU {:.2} W ({}){platform}  idle {:.2} W ({})  residual {:.1e} J\n",
         sys.cpu_joules / wall,
         sys.cpu_source,
         sys.dram_joules / wall,
+        sys.dram_source,
         sys.gpu_joules / wall,
         sys.gpu_source,
         sys.idle_joules / wall,

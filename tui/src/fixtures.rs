@@ -2,8 +2,8 @@
 //! benchmark: a small machine with a training job on a GPU, a shell, a database and
 //! greentop itself. No clocks: everything follows from the tick number.
 use agent::model::{
-    BalanceJson, EnergyDomainJson, GpuJson, GpuProcessJson, Interval, LedgerHealthJson,
-    PackageTime, ProcessEnergy, SystemSummary, ThreadEnergy,
+    BalanceJson, CounterJson, EnergyDomainJson, GpuJson, GpuProcessJson, Interval,
+    LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary, ThreadEnergy,
 };
 
 /// greentop's own pid in the fixtures.
@@ -162,7 +162,8 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
     let attributed: f64 = processes.iter().map(|p| p.joules).sum();
     let cpu_joules = (55.0 + 5.0 * f64::from(tick % 5)) * interval_s;
     let gpu_joules = if gpu { 212.0 * interval_s } else { 0.0 };
-    let dram_joules = if gpu { 4.2 * interval_s } else { 0.0 };
+    // Measured DRAM on the GPU machine; the memory estimate (24 GiB × 3/8 W) on the other.
+    let dram_joules = if gpu { 4.2 } else { 9.0 } * interval_s;
     let gpus = if gpu {
         vec![gpu_json(gpu_joules)]
     } else {
@@ -202,15 +203,29 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
             }
             .to_string(),
             gpu_source: if gpu { "nvml-energy" } else { "none" }.to_string(),
+            dram_source: if gpu {
+                "rapl-powercap"
+            } else {
+                "estimated-memory"
+            }
+            .to_string(),
+            platform_joules: 0.0,
+            platform_source: "none".to_string(),
+            counters: Vec::new(),
             energy: vec![
                 EnergyDomainJson {
                     kind: "dram".into(),
                     index: 0,
-                    name: "dram-0".into(),
+                    name: if gpu { "dram-0" } else { "estimated memory 0" }.into(),
                     joules: dram_joules,
                     watts: dram_joules / interval_s,
-                    source: "rapl-powercap".into(),
-                    measured: true,
+                    source: if gpu {
+                        "rapl-powercap"
+                    } else {
+                        "estimated-memory"
+                    }
+                    .into(),
+                    measured: gpu,
                     note: None,
                 },
                 EnergyDomainJson {
@@ -228,10 +243,7 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
                     measured: gpu,
                     note: None,
                 },
-            ]
-            .into_iter()
-            .skip(usize::from(!gpu))
-            .collect(),
+            ],
             gpus,
             energy_notes: Vec::new(),
             idle_joules: total - attributed,
@@ -250,6 +262,49 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
         },
         processes,
     }
+}
+
+/// `interval(tick, false)` on a machine whose package counter froze (its energy from
+/// the estimate until it counts again) and whose psys counter measures the platform.
+pub fn frozen_counter_interval(tick: u32) -> Interval {
+    let mut interval = interval(tick, false);
+    let sys = &mut interval.system;
+    let note = "intel-rapl:0 (package 0): did not advance in 1.00 s; package 0 from \
+                estimated-tdp until it counts again";
+    sys.platform_joules = 25.0 * interval.interval_s;
+    sys.platform_source = "rapl-powercap".into();
+    sys.energy.push(EnergyDomainJson {
+        kind: "psys".into(),
+        index: 0,
+        name: "intel-rapl:1".into(),
+        joules: sys.platform_joules,
+        watts: 25.0,
+        source: "rapl-powercap".into(),
+        measured: true,
+        note: None,
+    });
+    sys.counters = vec![
+        CounterJson {
+            name: "intel-rapl:0".into(),
+            kind: "package".into(),
+            index: 0,
+            source: "rapl-powercap".into(),
+            trusted: false,
+            problem: Some("frozen".into()),
+            note: Some(note.into()),
+            change: (tick == 1).then(|| "distrusted".into()),
+        },
+        CounterJson {
+            name: "intel-rapl:1".into(),
+            kind: "psys".into(),
+            index: 0,
+            source: "rapl-powercap".into(),
+            trusted: true,
+            ..CounterJson::default()
+        },
+    ];
+    sys.energy_notes.push(note.into());
+    interval
 }
 
 fn gpu_json(joules: f64) -> GpuJson {

@@ -1,100 +1,22 @@
-//! Energy sources end to end through `greentop --batch --json`: a fixture powercap
-//! tree advanced at a known power, the scripted NVML stand-in, and a machine with
-//! no counter at all (the estimate, said to be one).
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+//! Energy sources end to end through `greentop --batch --json`: fixture powercap
+//! counters and the scripted NVML stand-in whose values are computed at each read (so
+//! no assertion waits on a writer thread), and a machine with no counter at all (the
+//! estimates, said to be ones). Each interval is checked against exactly what the
+//! fixture served at greentop's reads; known powers over the whole run.
+mod energy_support;
 
-use serde_json::Value;
-
-fn greentop() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_greentop"))
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(greentop())
-        .args(args)
-        .output()
-        .expect("run greentop");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "greentop panicked: {stderr}");
-    assert!(out.status.success(), "greentop failed: {stderr}");
-    out
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
-        .collect()
-}
-
-fn agent_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../agent")
-        .join(relative)
-}
-
-/// Writes `start + rate × elapsed` into each counter file every millisecond until
-/// stopped.
-fn advance(
-    counters: Vec<(PathBuf, u64, f64)>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            let secs = start.elapsed().as_secs_f64();
-            for (path, base, per_s) in &counters {
-                let tmp = path.with_extension("tmp");
-                std::fs::write(&tmp, format!("{}\n", base + (per_s * secs) as u64)).unwrap();
-                std::fs::rename(&tmp, path).unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    })
-}
-
-/// Watts of the first energy domain of `kind`, over the source's own read interval.
-fn watts(system: &Value, kind: &str) -> f64 {
-    system["energy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == kind)
-        .and_then(|d| d["watts"].as_f64())
-        .unwrap_or_else(|| panic!("no {kind} domain in {system}"))
-}
-
-/// A copy of the one-socket powercap fixture, and its package zone's directory.
-fn one_socket_fixture() -> (tempfile::TempDir, PathBuf) {
-    let sysfs = tempfile::tempdir().unwrap();
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(agent_file("tests/fixtures/powercap/one-socket/."))
-        .arg(sysfs.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let zone = sysfs
-        .path()
-        .join("devices/virtual/powercap/intel-rapl/intel-rapl:0");
-    (sysfs, zone)
-}
+use agent::energy::testkit::{FifoCounter, at_watts};
+use energy_support::*;
 
 #[test]
 fn powercap_counters_at_a_known_power_reach_the_interval() {
-    let (sysfs, zone) = one_socket_fixture();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = advance(
-        vec![
-            (zone.join("energy_uj"), 1_000_000, 40e6), // 40 W package
-            (zone.join("intel-rapl:0:2/energy_uj"), 5_000, 4e6), // 4 W DRAM
-        ],
-        stop.clone(),
+    let sysfs = powercap_copy("one-socket");
+    let package = FifoCounter::serve(
+        &energy_file(sysfs.path(), "intel-rapl:0"),
+        at_watts(1_000_000, 40.0),
     );
+    let dram_file = energy_file(sysfs.path(), "intel-rapl:0:2");
+    let dram = FifoCounter::serve_with(&package, &dram_file, at_watts(5_000, 4.0));
     let root = sysfs.path().to_str().unwrap();
     let out = run(&[
         "--batch",
@@ -106,31 +28,49 @@ fn powercap_counters_at_a_known_power_reach_the_interval() {
         "--no-gpu",
         "--sysfs-root",
         root,
-        "--source",
-        "rapl",
     ]);
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    for line in &json_lines(&out)[1..] {
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    for (counter, kind, want_w) in [(&package, "package", 40.0), (&dram, "dram", 4.0)] {
+        let deltas = tick_deltas(&counter.served(), lines.len());
+        let (mut total_j, mut total_s) = (0.0, 0.0);
+        for (k, (line, delta)) in lines.iter().zip(&deltas).enumerate() {
+            let system = &line["system"];
+            let got_uj = (joules(system, kind) * 1e6).round() as i128;
+            assert_eq!(
+                got_uj, *delta,
+                "{kind} interval {k}: exactly what greentop read"
+            );
+            total_j += joules(system, kind);
+            total_s += seconds(system, kind);
+        }
+        let watts = total_j / total_s;
+        assert!(
+            (watts - want_w).abs() < 0.02 * want_w,
+            "{kind} {watts} W, expected {want_w} W ± 2 %"
+        );
+    }
+    for line in &lines {
         let system = &line["system"];
-        let (cpu_w, dram_w) = (watts(system, "package"), watts(system, "dram"));
-        assert!(
-            (cpu_w - 40.0).abs() < 0.8,
-            "package {cpu_w} W, expected 40 W ± 2 %"
-        );
-        assert!(
-            (dram_w - 4.0).abs() < 0.08,
-            "DRAM {dram_w} W, expected 4 W ± 2 %"
-        );
         assert_eq!(system["cpu_source"], "rapl-powercap");
-        assert_eq!(system["gpu_source"], "none");
-        let domains = system["energy"].as_array().unwrap();
-        assert!(
-            domains
-                .iter()
-                .all(|d| d["measured"] == true && d["source"] == "rapl-powercap")
+        assert_eq!(system["dram_source"], "rapl-powercap");
+        assert_eq!(
+            (&system["gpu_source"], &system["platform_source"]),
+            (&"none".into(), &"none".into())
         );
-        assert!(domains.iter().any(|d| d["kind"] == "dram"));
+        let all = system["energy"].as_array().unwrap();
+        assert!(
+            all.iter()
+                .all(|d| d["measured"] == true && d["source"] == "rapl-powercap"),
+            "{system}"
+        );
+        let counters = system["counters"].as_array().unwrap();
+        assert_eq!(counters.len(), 2, "package and DRAM are watched: {system}");
+        assert!(
+            counters
+                .iter()
+                .all(|c| c["trusted"] == true && c.get("note").is_none())
+        );
     }
 }
 
@@ -138,7 +78,7 @@ fn powercap_counters_at_a_known_power_reach_the_interval() {
 fn scripted_gpu_reaches_the_interval() {
     let dir = tempfile::tempdir().unwrap();
     let lib = dir.path().join("libnvidia-ml.so.1");
-    let cc = Command::new("cc")
+    let cc = std::process::Command::new("cc")
         .args(["-shared", "-fPIC", "-o"])
         .arg(&lib)
         .arg(agent_file("tests/fakes/fake_nvml.c"))
@@ -149,29 +89,14 @@ fn scripted_gpu_reaches_the_interval() {
         "{}",
         String::from_utf8_lossy(&cc.stderr)
     );
-    let script = dir.path().join("fake_nvml.script");
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        let script = script.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                // 300 W: 300 mJ per ms.
-                let energy_mj = 1_000 + (start.elapsed().as_secs_f64() * 300_000.0) as u64;
-                let text = format!(
-                    "device_count=1\ndev0.name=NVIDIA H100 80GB HBM3\ndev0.uuid=GPU-fake-0\n\
-                     dev0.energy_mj={energy_mj}\ndev0.power_mw=300000\ndev0.util=90:40\n\
-                     dev0.procs=4242:1073741824\n"
-                );
-                let tmp = script.with_extension("tmp");
-                std::fs::write(&tmp, text).unwrap();
-                std::fs::rename(&tmp, &script).unwrap();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
-    std::thread::sleep(Duration::from_millis(50));
+    // 300 W: the stand-in adds 300 000 mW × CLOCK_MONOTONIC seconds at each call.
+    std::fs::write(
+        dir.path().join("fake_nvml.script"),
+        "device_count=1\ndev0.name=NVIDIA H100 80GB HBM3\ndev0.uuid=GPU-fake-0\n\
+         dev0.energy_mj=1000\ndev0.energy_rate_mw=300000\ndev0.power_mw=300000\n\
+         dev0.util=90:40\ndev0.procs=4242:1073741824\n",
+    )
+    .unwrap();
     let out = run(&[
         "--batch",
         "-n",
@@ -182,25 +107,45 @@ fn scripted_gpu_reaches_the_interval() {
         "--nvml-lib",
         lib.to_str().unwrap(),
     ]);
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    for line in &json_lines(&out)[1..] {
+    let lines = json_lines(&out);
+    let served: Vec<u64> = std::fs::read_to_string(dir.path().join("fake_nvml.script.energy"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let deltas = tick_deltas(&served, lines.len());
+    let (mut total_j, mut total_s) = (0.0, 0.0);
+    for (line, delta_mj) in lines.iter().zip(&deltas) {
         let system = &line["system"];
-        let gpu_w = watts(system, "gpu");
-        assert!(
-            (gpu_w - 300.0).abs() < 6.0,
-            "GPU {gpu_w} W, expected 300 W ± 2 %"
-        );
+        assert_eq!((joules(system, "gpu") * 1e3).round() as i128, *delta_mj);
+        total_j += joules(system, "gpu");
+        total_s += seconds(system, "gpu");
         assert_eq!(system["gpu_source"], "nvml-energy");
         let gpu = &system["gpus"][0];
         assert_eq!(gpu["name"], "NVIDIA H100 80GB HBM3");
         assert_eq!(gpu["processes"][0]["pid"], 4242);
         assert_eq!(gpu["power_w"], 300.0);
     }
+    let watts = total_j / total_s;
+    assert!(
+        (watts - 300.0).abs() < 6.0,
+        "GPU {watts} W, expected 300 W ± 2 %"
+    );
+}
+
+/// Watts of memory CodeCarbon's rule gives this machine: 3 W per 8 GiB of MemTotal.
+fn memory_watts() -> f64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    0.375 * kib / (1 << 20) as f64
 }
 
 #[test]
-fn no_counter_anywhere_runs_on_the_estimate_and_says_so() {
+fn no_counter_anywhere_runs_on_the_estimates_and_says_so() {
     let sysfs = tempfile::tempdir().unwrap();
     let root = sysfs.path().to_str().unwrap();
     let out = run(&[
@@ -222,7 +167,17 @@ fn no_counter_anywhere_runs_on_the_estimate_and_says_so() {
     for line in json_lines(&out) {
         let system = &line["system"];
         assert_eq!(system["cpu_source"], "estimated-tdp");
-        assert!(system["cpu_joules"].as_f64().unwrap() > 0.0);
+        assert!(
+            system["cpu_joules"].as_f64().unwrap() > 0.0,
+            "a labelled, non-zero estimate"
+        );
+        assert_eq!(system["dram_source"], "estimated-memory");
+        let dram_w = joules(system, "dram") / seconds(system, "dram");
+        assert!(
+            (dram_w - memory_watts()).abs() < 0.01 * memory_watts(),
+            "memory {dram_w} W"
+        );
+        assert_eq!(system["platform_source"], "none");
         assert!(
             system["energy"]
                 .as_array()
@@ -230,18 +185,30 @@ fn no_counter_anywhere_runs_on_the_estimate_and_says_so() {
                 .iter()
                 .all(|d| d["measured"] == false)
         );
+        assert!(
+            system.get("counters").is_none(),
+            "nothing to watch: {system}"
+        );
+        // The books hold with the memory estimate: Σ processes + idle = estimated.
+        let dram = &system["balance"]["dram"];
+        let processes: f64 = line["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["dram_joules"].as_f64().unwrap())
+            .sum();
+        let (measured, idle) = (
+            dram["measured_j"].as_f64().unwrap(),
+            dram["idle_j"].as_f64().unwrap(),
+        );
+        assert!((processes + idle - measured).abs() <= 1e-9 * measured.max(1.0));
+        assert!(processes > 0.0, "processes that ran hold memory");
     }
-    let table = run(&[
-        "--batch",
-        "-n",
-        "1",
-        "-d",
-        "0.2",
-        "--no-gpu",
-        "--sysfs-root",
-        root,
-    ]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("(estimated-tdp)"));
+    let text = table(root);
+    assert!(
+        text.contains("(estimated-tdp)") && text.contains("(estimated-memory)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -259,30 +226,29 @@ fn list_sources_explains_the_choice() {
         lib.to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!(
-            "rapl-powercap  not available: no powercap tree at {root}/class/powercap"
-        )),
-        "{text}"
-    );
-    assert!(text.contains("perf-power     not available"), "{text}");
-    assert!(text.contains("* estimated-tdp  found"), "{text}");
-    assert!(
-        text.contains("nvml           not available: no NVIDIA driver"),
-        "{text}"
-    );
-    assert!(
-        text.contains("CPU energy: estimated-tdp (no energy counter"),
-        "{text}"
-    );
-    assert!(text.contains("GPU energy: none"), "{text}");
+    for want in [
+        format!("rapl-powercap  not available: no powercap tree at {root}/class/powercap"),
+        "perf-power     not available".to_string(),
+        "* estimated-tdp  found".to_string(),
+        "nvml           not available: no NVIDIA driver".to_string(),
+        "CPU energy: estimated-tdp (no energy counter".to_string(),
+        "DRAM energy: estimated-memory (installed memory × 3 W per 8 GiB".to_string(),
+        "Platform energy: none".to_string(),
+        "GPU energy: none".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want:?} not in\n{text}");
+    }
 }
 
 #[test]
 fn calibrate_measures_idle_power_and_baseline_uses_it() {
-    let (sysfs, zone) = one_socket_fixture();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = advance(vec![(zone.join("energy_uj"), 0, 12e6)], stop.clone());
+    let sysfs = powercap_copy("one-socket");
+    let package = FifoCounter::serve(
+        &energy_file(sysfs.path(), "intel-rapl:0"),
+        at_watts(0, 12.0),
+    );
+    let dram_file = energy_file(sysfs.path(), "intel-rapl:0:2");
+    let dram = FifoCounter::serve_with(&package, &dram_file, at_watts(0, 1.0));
     let config = sysfs.path().join("etc/greentop.toml");
     let (root, config_arg) = (sysfs.path().to_str().unwrap(), config.to_str().unwrap());
     let common = [
@@ -310,17 +276,29 @@ fn calibrate_measures_idle_power_and_baseline_uses_it() {
         ],
     ]
     .concat());
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    for line in json_lines(&out) {
+    let lines = json_lines(&out);
+    let deltas = tick_deltas(&package.served(), lines.len());
+    for (line, delta) in lines.iter().zip(&deltas) {
         let system = &line["system"];
         assert_eq!(system["idle_policy"], "baseline");
-        // 12 W measured, 12 W calibrated idle: (almost) all of it stays idle.
         let cpu = &system["balance"]["cpu"];
         let (measured, idle) = (
             cpu["measured_j"].as_f64().unwrap(),
             cpu["idle_j"].as_f64().unwrap(),
         );
+        assert_eq!(
+            (measured * 1e6).round() as i128,
+            *delta,
+            "what greentop read"
+        );
+        // The calibrated idle power stays idle: exactly min(E, P0 × Δt).
+        let want_idle = measured.min(idle_w * line["interval_s"].as_f64().unwrap());
+        assert!(
+            (idle - want_idle).abs() <= 1e-9 * measured,
+            "idle {idle} J, expected {want_idle} J"
+        );
+        // 12 W measured, 12 W calibrated idle: (almost) all of it stays idle.
         assert!(idle >= 0.95 * measured, "idle {idle} of {measured} J");
     }
+    drop(dram);
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use greentop_tui::app::{App, Msg, update};
-use greentop_tui::fixtures::{OWN_PID, interval};
+use greentop_tui::fixtures::{OWN_PID, frozen_counter_interval, interval};
 use greentop_tui::view::Screen;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -68,6 +68,19 @@ fn proc_fallback_with_estimated_cpu() {
     let app = app(6, false, true);
     snapshot("procfs", &app, 80, 24);
     snapshot("procfs", &app, 120, 40);
+}
+
+#[test]
+fn frozen_counter_and_platform() {
+    let mut app = App::new(1.0, OWN_PID, true);
+    for tick in 1..=6 {
+        update(
+            &mut app,
+            Msg::Interval(Box::new(frozen_counter_interval(tick))),
+        );
+    }
+    snapshot("frozen_counter", &app, 80, 24);
+    snapshot("frozen_counter", &app, 120, 40);
 }
 
 #[test]

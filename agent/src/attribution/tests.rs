@@ -11,7 +11,7 @@ use crate::probes::{CpuTime, ProcessSample, ThreadSample};
 const SECOND_NS: u64 = 1_000_000_000;
 
 /// A process with one thread per entry of `ns_by_package`.
-fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
+pub(super) fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
     let packages = threads.first().map_or(1, |t| t.len());
     let threads: Vec<ThreadSample> = threads
         .iter()
@@ -40,7 +40,7 @@ fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
 }
 
 /// One-second sample: `cpus_per_package` CPUs in each of `packages.len()` packages.
-fn sample(
+pub(super) fn sample(
     packages: &[u32],
     cpus_per_package: usize,
     processes: Vec<ProcessSample>,
@@ -67,22 +67,20 @@ fn energy(domains: &[(DomainKind, u32, f64)]) -> EnergyReading {
         elapsed: Duration::from_secs(1),
         domains: domains
             .iter()
-            .map(|&(kind, index, joules)| DomainEnergy {
-                domain: Domain {
+            .map(|&(kind, index, joules)| {
+                let domain = Domain {
                     kind,
                     index,
                     name: format!("{kind:?}{index}"),
-                },
-                energy_uj: (joules * 1e6) as u64,
-                provenance: Provenance::RaplPowercap,
-                note: None,
+                };
+                DomainEnergy::counted(domain, (joules * 1e6) as u64, Provenance::RaplPowercap)
             })
             .collect(),
-        gpus: vec![],
+        ..EnergyReading::default()
     }
 }
 
-fn close(a: f64, b: f64) -> bool {
+pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9 * b.abs().max(1.0)
 }
 

@@ -52,6 +52,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Some(note) = pipeline.ledger().fidelity().note() {
         tracing::warn!("{note}");
     }
+    for line in pipeline.sources().startup_lines() {
+        eprintln!("greentop-agent: {line}");
+    }
     let delay = Duration::from_secs_f64(cli.interval_s);
     let mut next = Instant::now() + delay;
     let mut done = 0;
@@ -59,6 +62,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += delay;
         let interval = pipeline.tick(cli.threads)?;
+        for change in interval.system.trust_changes() {
+            eprintln!("greentop-agent: {change}");
+        }
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &interval)?;
         writeln!(out)?;

@@ -158,15 +158,18 @@ impl EstimateSource {
             let power_w = self
                 .model
                 .power_w(self.utilisation[index], vcpus[index], all_vcpus);
+            let domain = Domain {
+                kind: DomainKind::Package,
+                index: package_id,
+                name: format!("estimated package {package_id}"),
+            };
             domains.push(DomainEnergy {
-                domain: Domain {
-                    kind: DomainKind::Package,
-                    index: package_id,
-                    name: format!("estimated package {package_id}"),
-                },
-                energy_uj: energy_uj(power_w, elapsed),
-                provenance: Provenance::EstimatedTdp,
                 note: self.note.clone(),
+                ..DomainEnergy::counted(
+                    domain,
+                    energy_uj(power_w, elapsed),
+                    Provenance::EstimatedTdp,
+                )
             });
         }
         self.previous = current;
@@ -174,7 +177,7 @@ impl EstimateSource {
         Ok(EnergyReading {
             elapsed,
             domains,
-            gpus: Vec::new(),
+            ..EnergyReading::default()
         })
     }
 }

@@ -5,12 +5,18 @@
 //! against fixture trees and stand-in libraries through the real code path.
 pub mod counter;
 pub mod estimate;
+pub mod memory;
 pub mod nvml;
 pub mod perf_power;
+pub mod probe;
 pub mod rapl;
 pub mod select;
 pub mod summary;
 pub mod tdp;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+pub mod trust;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +34,8 @@ pub enum Provenance {
     NvmlPower,
     /// TDP table or per-vCPU coefficients × a load curve (estimated).
     EstimatedTdp,
+    /// Installed memory × CodeCarbon's 3 W per 8 GiB (estimated).
+    EstimatedMemory,
 }
 
 impl Provenance {
@@ -38,6 +46,7 @@ impl Provenance {
             Provenance::NvmlEnergy => "nvml-energy",
             Provenance::NvmlPower => "nvml-power",
             Provenance::EstimatedTdp => "estimated-tdp",
+            Provenance::EstimatedMemory => "estimated-memory",
         }
     }
 
@@ -79,6 +88,14 @@ impl DomainKind {
             DomainKind::Gpu => "gpu",
         }
     }
+
+    /// What the domain measures, for people: psys is the whole platform, not a CPU.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DomainKind::Psys => "platform",
+            kind => kind.label(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +105,20 @@ pub struct Domain {
     /// Where it was found, e.g. `intel-rapl:0`, `intel-rapl:0:0`, `power/energy-pkg cpu 0`,
     /// `GPU 0 NVIDIA H100 80GB HBM3 (GPU-…uuid)`.
     pub name: String,
+}
+
+/// How a counter's value for one interval came about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadKind {
+    /// Read and advanced (or stayed) normally; also every estimated value.
+    #[default]
+    Counted,
+    /// The counter went down and was read as one wrap at its range.
+    Wrapped { prev_uj: u64, now_uj: u64 },
+    /// The counter went down with no known range: counted 0.
+    Backwards { prev_uj: u64, now_uj: u64 },
+    /// The read failed: counted 0.
+    Failed,
 }
 
 /// Energy of one domain over one interval.
@@ -100,6 +131,30 @@ pub struct DomainEnergy {
     /// Set when this interval's value is degraded (a read failed, a counter went
     /// backwards, …): what happened, naming the file or call.
     pub note: Option<String>,
+    /// How the value was read, for the trust checks (`trust::judge`).
+    pub read: ReadKind,
+    /// False for a counter greentop does not believe (it stopped, ran backwards or
+    /// implied impossible power) but shows because `--source` asked for it.
+    pub trusted: bool,
+}
+
+impl DomainEnergy {
+    /// A normal reading: counted, trusted, no note.
+    pub fn counted(domain: Domain, energy_uj: u64, provenance: Provenance) -> DomainEnergy {
+        DomainEnergy {
+            domain,
+            energy_uj,
+            provenance,
+            note: None,
+            read: ReadKind::Counted,
+            trusted: true,
+        }
+    }
+
+    /// A measurement greentop stands behind: a hardware counter, trusted.
+    pub fn is_measured(&self) -> bool {
+        self.provenance.is_measured() && self.trusted
+    }
 }
 
 /// One process on a GPU, as NVML reports it.
@@ -155,6 +210,8 @@ pub struct EnergyReading {
     pub domains: Vec<DomainEnergy>,
     /// GPU sources only.
     pub gpus: Vec<GpuDevice>,
+    /// Every watched counter and whether it is trusted now (`watch::WatchedCpu` only).
+    pub counters: Vec<trust::CounterTrust>,
 }
 
 impl EnergyReading {

@@ -1,23 +1,21 @@
 //! RAPL energy through the perf `power` PMU, for machines where powercap is absent or
 //! root-only: one system-wide counter per energy event and package.
 mod pmu;
+mod reader;
 
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
-use perf_event_open_sys as sys;
-
 use super::counter::counter_delta_uj;
 use super::{
-    Domain, DomainEnergy, DomainKind, EnergyReading, EnergySource, Provenance, SourceError,
+    Domain, DomainEnergy, DomainKind, EnergyReading, EnergySource, Provenance, ReadKind,
+    SourceError,
 };
 use crate::topology::{self, Topology};
 pub use pmu::{
     KNOWN_EVENTS, PowerEvent, PowerPmu, parse_cpu_list, parse_event_config, parse_power_pmu,
 };
+pub use reader::{CounterOpener, PerfEventOpen, PerfFd, RawCounter};
 
 /// Hint given when `perf_event_open` refuses the power PMU.
 pub const PERMISSION_HINT: &str = "the power PMU counts whole CPUs, which needs CAP_PERFMON \
@@ -39,7 +37,7 @@ pub struct PerfPowerSource {
 #[derive(Debug)]
 struct Counter {
     domain: Domain,
-    file: File,
+    reader: Box<dyn RawCounter>,
     /// Joules per count.
     scale: f64,
     pmu_type: u32,
@@ -54,6 +52,14 @@ impl PerfPowerSource {
     /// `PermissionDenied`; no counter could be opened → the first failure
     /// (`Unsupported` naming the event for ENOENT/EINVAL).
     pub fn open(sysfs_root: &Path) -> Result<PerfPowerSource, SourceError> {
+        PerfPowerSource::open_with(sysfs_root, &PerfEventOpen)
+    }
+
+    /// `open`, with the counters opened by `opener` instead of `perf_event_open`.
+    pub fn open_with(
+        sysfs_root: &Path,
+        opener: &dyn CounterOpener,
+    ) -> Result<PerfPowerSource, SourceError> {
         let pmu = parse_power_pmu(sysfs_root)?;
         let sockets = socket_cpus(sysfs_root, &pmu.cpus);
         let mut counters = Vec::new();
@@ -61,7 +67,7 @@ impl PerfPowerSource {
         let mut failures = Vec::new();
         let last_read = Instant::now();
         for (event, cpu, index) in counter_plan(&pmu.events, &sockets) {
-            match open_counter(&pmu, event, cpu, index) {
+            match open_counter(opener, &pmu, event, cpu, index) {
                 Ok(counter) => counters.push(counter),
                 Err(err @ SourceError::PermissionDenied { .. }) => return Err(err),
                 Err(err) => {
@@ -111,7 +117,7 @@ impl EnergySource for PerfPowerSource {
         Ok(EnergyReading {
             elapsed,
             domains,
-            gpus: Vec::new(),
+            ..EnergyReading::default()
         })
     }
 }
@@ -120,15 +126,15 @@ impl Counter {
     /// Wraps an open counter, reading its baseline.
     fn new(
         domain: Domain,
-        file: File,
+        mut reader: Box<dyn RawCounter>,
         scale: f64,
         pmu_type: u32,
         config: u64,
     ) -> std::io::Result<Counter> {
-        let last_uj = count_to_uj(read_count(&file)?, scale);
+        let last_uj = count_to_uj(reader.read_count()?, scale);
         Ok(Counter {
             domain,
-            file,
+            reader,
             scale,
             pmu_type,
             config,
@@ -137,13 +143,17 @@ impl Counter {
     }
 
     fn read_delta(&mut self) -> DomainEnergy {
-        let (energy_uj, note) = match read_count(&self.file) {
+        let (energy_uj, note, read) = match self.reader.read_count() {
             Ok(count) => {
                 let now_uj = count_to_uj(count, self.scale);
                 let prev_uj = std::mem::replace(&mut self.last_uj, now_uj);
                 match counter_delta_uj(prev_uj, now_uj, None) {
-                    Ok(delta_uj) => (delta_uj, None),
-                    Err(err) => (0, Some(format!("{}: {err}", self.domain.name))),
+                    Ok(delta_uj) => (delta_uj, None, ReadKind::Counted),
+                    Err(err) => (
+                        0,
+                        Some(format!("{}: {err}", self.domain.name)),
+                        ReadKind::Backwards { prev_uj, now_uj },
+                    ),
                 }
             }
             Err(err) => (
@@ -152,13 +162,13 @@ impl Counter {
                     "reading {}: {err}; counted 0 for this interval",
                     self.domain.name
                 )),
+                ReadKind::Failed,
             ),
         };
         DomainEnergy {
-            domain: self.domain.clone(),
-            energy_uj,
-            provenance: Provenance::PerfPower,
             note,
+            read,
+            ..DomainEnergy::counted(self.domain.clone(), energy_uj, Provenance::PerfPower)
         }
     }
 
@@ -212,53 +222,27 @@ fn counter_plan<'a>(
 }
 
 fn open_counter(
+    opener: &dyn CounterOpener,
     pmu: &PowerPmu,
     event: &PowerEvent,
     cpu: u32,
     index: u32,
 ) -> Result<Counter, SourceError> {
     let name = format!("power/{} cpu {cpu}", event.name);
-    let file = perf_event_open_cpu(pmu.pmu_type, event.config, cpu)
+    let reader = opener
+        .open(pmu.pmu_type, event.config, cpu)
         .map_err(|err| open_error(pmu, event, cpu, err))?;
     let domain = Domain {
         kind: event.kind,
         index,
         name,
     };
-    Counter::new(domain, file, event.scale, pmu.pmu_type, event.config).map_err(|err| {
+    Counter::new(domain, reader, event.scale, pmu.pmu_type, event.config).map_err(|err| {
         SourceError::Device {
             call: format!("read power/{} on CPU {cpu}", event.name),
             message: err.to_string(),
         }
     })
-}
-
-/// A counting (not sampling), enabled, system-wide counter on `cpu`.
-fn perf_event_open_cpu(pmu_type: u32, config: u64, cpu: u32) -> std::io::Result<File> {
-    let mut attr = sys::bindings::perf_event_attr {
-        type_: pmu_type,
-        size: std::mem::size_of::<sys::bindings::perf_event_attr>() as u32,
-        config,
-        ..Default::default()
-    };
-    let cpu =
-        libc::c_int::try_from(cpu).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `attr` is a zero-initialised perf_event_attr with its size set, valid for
-    // the call; pid -1 with cpu >= 0 counts everything on that CPU; group_fd -1 is no group.
-    let fd = unsafe {
-        sys::perf_event_open(
-            &mut attr,
-            -1,
-            cpu,
-            -1,
-            sys::bindings::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor returned by the kernel and owned by nothing else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Maps a `perf_event_open` failure for `event` on `cpu`.
@@ -280,13 +264,6 @@ fn open_error(pmu: &PowerPmu, event: &PowerEvent, cpu: u32, err: std::io::Error)
             message: err.to_string(),
         },
     }
-}
-
-/// The raw 64-bit count of a counter opened without a read format.
-fn read_count(mut file: &File) -> std::io::Result<u64> {
-    let mut count_bytes = [0u8; 8];
-    file.read_exact(&mut count_bytes)?;
-    Ok(u64::from_ne_bytes(count_bytes))
 }
 
 /// Cumulative energy in µJ. Converting the cumulative count (not each delta) keeps

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::counter::counter_delta_uj;
 use super::{
-    Domain, DomainEnergy, DomainKind, EnergyReading, EnergySource, Provenance, SourceError,
+    Domain, DomainEnergy, DomainKind, EnergyReading, EnergySource, Provenance, ReadKind,
+    SourceError,
 };
 use crate::topology::{self, Topology};
 use zones::{ZoneDir, find_zone_dirs, read_u64};
@@ -142,24 +143,36 @@ impl EnergySource for RaplSource {
         Ok(EnergyReading {
             elapsed,
             domains,
-            gpus: Vec::new(),
+            ..EnergyReading::default()
         })
     }
 }
 
 impl Zone {
     fn read_delta(&mut self, text_buf: &mut String) -> DomainEnergy {
-        let (energy_uj, note) = match read_u64(&self.energy_path, text_buf) {
+        let (energy_uj, note, read) = match read_u64(&self.energy_path, text_buf) {
             Ok(raw_uj) => {
                 let prev_uj = std::mem::replace(&mut self.last_raw_uj, raw_uj);
                 match counter_delta_uj(prev_uj, raw_uj, self.max_range_uj) {
-                    Ok(delta_uj) => (delta_uj, None),
+                    Ok(delta_uj) if raw_uj < prev_uj => (
+                        delta_uj,
+                        None,
+                        ReadKind::Wrapped {
+                            prev_uj,
+                            now_uj: raw_uj,
+                        },
+                    ),
+                    Ok(delta_uj) => (delta_uj, None, ReadKind::Counted),
                     Err(err) => (
                         0,
                         Some(format!(
                             "{}: {err}; counted 0 for this interval",
                             self.energy_path.display()
                         )),
+                        ReadKind::Backwards {
+                            prev_uj,
+                            now_uj: raw_uj,
+                        },
                     ),
                 }
             }
@@ -168,13 +181,13 @@ impl Zone {
                 Some(format!(
                     "{err}; counted 0 for this interval, the next good read catches up"
                 )),
+                ReadKind::Failed,
             ),
         };
         DomainEnergy {
-            domain: self.domain.clone(),
-            energy_uj,
-            provenance: Provenance::RaplPowercap,
             note,
+            read,
+            ..DomainEnergy::counted(self.domain.clone(), energy_uj, Provenance::RaplPowercap)
         }
     }
 

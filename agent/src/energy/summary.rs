@@ -1,7 +1,8 @@
 //! Turns the interval's energy readings into the JSON-facing summary: totals per
 //! domain kind, provenance labels, per-domain and per-GPU detail, and notes.
+use super::trust::{Change, CounterTrust};
 use super::{DomainKind, EnergyReading, GpuDevice, Provenance};
-use crate::model::{EnergyDomainJson, GpuJson, GpuProcessJson};
+use crate::model::{CounterJson, EnergyDomainJson, GpuJson, GpuProcessJson};
 
 /// The energy part of `SystemSummary`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -9,9 +10,13 @@ pub struct EnergySummary {
     pub cpu_joules: f64,
     pub dram_joules: f64,
     pub gpu_joules: f64,
+    pub platform_joules: f64,
     pub cpu_source: String,
+    pub dram_source: String,
     pub gpu_source: String,
+    pub platform_source: String,
     pub domains: Vec<EnergyDomainJson>,
+    pub counters: Vec<CounterJson>,
     pub gpus: Vec<GpuJson>,
     pub notes: Vec<String>,
 }
@@ -21,19 +26,27 @@ pub type ReadResult<'a> = (&'a str, Result<EnergyReading, String>);
 
 /// Summarises one CPU and (optionally) one GPU reading.
 pub fn summarize(cpu: ReadResult<'_>, gpu: Option<ReadResult<'_>>) -> EnergySummary {
+    let none = || "none".to_string();
     let mut out = EnergySummary {
         cpu_source: cpu.0.to_string(),
-        gpu_source: "none".to_string(),
+        dram_source: none(),
+        gpu_source: none(),
+        platform_source: none(),
         ..EnergySummary::default()
     };
     match cpu.1 {
         Ok(reading) => {
             out.cpu_joules = reading.joules(DomainKind::Package);
             out.dram_joules = reading.joules(DomainKind::Dram);
+            // psys is the whole platform: its own figure, never added to the packages.
+            out.platform_joules = reading.joules(DomainKind::Psys);
             if let Some(label) = label_of(&reading, DomainKind::Package) {
                 out.cpu_source = label;
             }
+            out.dram_source = label_of(&reading, DomainKind::Dram).unwrap_or_else(none);
+            out.platform_source = label_of(&reading, DomainKind::Psys).unwrap_or_else(none);
             push_domains(&mut out, &reading);
+            push_counters(&mut out, &reading);
         }
         Err(err) => out.notes.push(format!("{}: {err}", cpu.0)),
     }
@@ -79,12 +92,65 @@ fn push_domains(out: &mut EnergySummary, reading: &EnergyReading) {
             joules,
             watts: if seconds > 0.0 { joules / seconds } else { 0.0 },
             source: d.provenance.label().to_string(),
-            measured: d.provenance.is_measured(),
+            measured: d.is_measured(),
             note: d.note.clone(),
         });
         if let Some(note) = &d.note {
             out.notes.push(format!("{}: {note}", d.domain.name));
         }
+    }
+}
+
+/// Every watched counter, and a note for each one not believed or that changed.
+fn push_counters(out: &mut EnergySummary, reading: &EnergyReading) {
+    for counter in &reading.counters {
+        let note = counter.note.as_ref().map(|note| {
+            if counter.change == Some(Change::Recovered) {
+                note.clone()
+            } else {
+                format!("{note}; {}", instead(counter, reading))
+            }
+        });
+        out.notes.extend(note.clone());
+        out.counters.push(CounterJson {
+            name: counter.domain.name.clone(),
+            kind: counter.domain.kind.label().to_string(),
+            index: counter.domain.index,
+            source: counter.provenance.label().to_string(),
+            trusted: counter.trusted,
+            problem: counter.problem.map(|p| p.label().to_string()),
+            note,
+            change: counter.change.map(|c| c.label().to_string()),
+        });
+    }
+}
+
+/// What stands in for a counter that is not believed this interval.
+fn instead(counter: &CounterTrust, reading: &EnergyReading) -> String {
+    let domain = &counter.domain;
+    if reading.domains.iter().any(|d| d.domain == *domain) {
+        return "shown as read but not as measured, because --source asked for it".to_string();
+    }
+    let stand_in = |kind: DomainKind| {
+        reading
+            .domains
+            .iter()
+            .find(|d| {
+                d.domain.kind == kind
+                    && (kind == DomainKind::Dram || d.domain.index == domain.index)
+            })
+            .map(|d| d.provenance.label())
+    };
+    match (domain.kind, stand_in(domain.kind)) {
+        (DomainKind::Package, Some(label)) => format!(
+            "package {} from {label} until it counts again",
+            domain.index
+        ),
+        (DomainKind::Dram, Some(label)) => {
+            format!("DRAM from {label} until every DRAM counter counts again")
+        }
+        (DomainKind::Psys, _) => "platform energy left out until it counts again".to_string(),
+        _ => "left out until it counts again".to_string(),
     }
 }
 
@@ -132,16 +198,12 @@ mod tests {
     use crate::energy::{Domain, DomainEnergy};
 
     fn domain(kind: DomainKind, index: u32, uj: u64, provenance: Provenance) -> DomainEnergy {
-        DomainEnergy {
-            domain: Domain {
-                kind,
-                index,
-                name: format!("{}-{index}", kind.label()),
-            },
-            energy_uj: uj,
-            provenance,
-            note: None,
-        }
+        let domain = Domain {
+            kind,
+            index,
+            name: format!("{}-{index}", kind.label()),
+        };
+        DomainEnergy::counted(domain, uj, provenance)
     }
 
     #[test]
@@ -155,7 +217,7 @@ mod tests {
                 domain(DomainKind::Dram, 0, 4_000_000, Provenance::RaplPowercap),
                 domain(DomainKind::Psys, 0, 90_000_000, Provenance::RaplPowercap),
             ],
-            gpus: vec![],
+            ..EnergyReading::default()
         };
         let s = summarize(("rapl-powercap", Ok(reading)), None);
         assert_eq!(
@@ -179,7 +241,7 @@ mod tests {
                 domain(DomainKind::Gpu, 0, 300_000_000, Provenance::NvmlEnergy),
                 domain(DomainKind::Gpu, 1, 100_000_000, Provenance::NvmlPower),
             ],
-            gpus: vec![],
+            ..EnergyReading::default()
         };
         let s = summarize(
             ("estimated-tdp", Err("boom".into())),

@@ -122,6 +122,16 @@ pub fn lookup(model_name: &str) -> Option<TdpMatch> {
     best.map(Row::to_match)
 }
 
+/// The row of the CPU named by the first `model name` of `<procfs>/cpuinfo`, if any.
+pub fn lookup_cpuinfo(procfs_root: &std::path::Path) -> Option<TdpMatch> {
+    let text = std::fs::read_to_string(procfs_root.join("cpuinfo")).ok()?;
+    let (_, name) = text
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(key, _)| key.trim() == "model name")?;
+    lookup(name.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

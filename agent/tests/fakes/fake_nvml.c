@@ -15,6 +15,9 @@
  *   device_count=2
  *   devN.name=NVIDIA H100   devN.uuid=GPU-...   devN.lost=1 (every call: GPU_IS_LOST)
  *   devN.energy_mj=1000     (alias devN.energy; missing: NOT_SUPPORTED)
+ *   devN.energy_rate_mw=300000  (adds rate × CLOCK_MONOTONIC seconds to the energy at
+ *                           each call: a counter that follows the clock, with no writer;
+ *                           every value returned is appended to `<script>.energy`)
  *   devN.power_mw=250000    (missing: NOT_SUPPORTED)
  *   devN.util=70:40         (gpu:memory %; missing: NOT_SUPPORTED)
  *   devN.procs=1234:1073741824:gi=1:ci=0,5678:na   (pid:used bytes|na[:gi=][:ci=])
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef unsigned int nvmlReturn_t;
 typedef struct nvmlDevice_st *nvmlDevice_t;
@@ -339,6 +343,19 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
     if (r) return r;
     if (!energy) return NVML_ERROR_INVALID_ARGUMENT;
     *energy = strtoull(v, NULL, 10);
+    if (dev_field(idx, "energy_rate_mw", v, sizeof v, NVML_ERROR_NOT_FOUND) == NVML_SUCCESS) {
+        struct timespec now;
+        char path[4096 + 8], script[4096];
+        FILE *f;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        *energy += (unsigned long long)(strtod(v, NULL) * (now.tv_sec + now.tv_nsec / 1e9));
+        script_path(script, sizeof script);
+        snprintf(path, sizeof path, "%s.energy", script);
+        if ((f = fopen(path, "a"))) {
+            fprintf(f, "%llu\n", *energy);
+            fclose(f);
+        }
+    }
     return NVML_SUCCESS;
 }
 

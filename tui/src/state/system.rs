@@ -14,6 +14,8 @@ pub struct SystemState {
     pub interval_s: f64,
     pub cpu_w: History,
     pub dram_w: History,
+    /// The platform (psys), apart from the CPU: never part of `cpu_w`.
+    pub platform_w: History,
     /// Per GPU index.
     pub gpu_w: BTreeMap<u32, History>,
     /// Carbon of all measured energy since greentop started.
@@ -34,6 +36,7 @@ impl Default for SystemState {
             interval_s: 0.0,
             cpu_w: History::new(SYSTEM_SAMPLES),
             dram_w: History::new(SYSTEM_SAMPLES),
+            platform_w: History::new(SYSTEM_SAMPLES),
             gpu_w: BTreeMap::new(),
             gco2_total: 0.0,
             joules_total: 0.0,
@@ -51,6 +54,7 @@ impl SystemState {
         let wall_s = interval.interval_s.max(f64::MIN_POSITIVE);
         self.cpu_w.push(sys.cpu_joules / wall_s);
         self.dram_w.push(sys.dram_joules / wall_s);
+        self.platform_w.push(sys.platform_joules / wall_s);
         for gpu in &sys.gpus {
             self.gpu_w
                 .entry(gpu.index)

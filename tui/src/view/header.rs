@@ -5,6 +5,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+use agent::model::SystemSummary;
+
 use crate::app::App;
 use crate::format::{
     format_duration, format_gco2, format_joules, format_pct, format_refresh, format_watts,
@@ -15,7 +17,16 @@ use crate::view::theme::Theme;
 /// Lines of the meter block for this app.
 pub fn height(app: &App) -> u16 {
     let gpus = app.system.gpu_w.len().max(1) as u16;
-    (2 + gpus).max(6)
+    let platform = u16::from(has_platform(app));
+    let counters = u16::from(counters_line(app).is_some());
+    (2 + gpus + platform).max(6 + counters)
+}
+
+fn has_platform(app: &App) -> bool {
+    app.system
+        .summary
+        .as_ref()
+        .is_some_and(|s| s.energy.iter().any(|d| d.kind == "psys"))
 }
 
 /// The top bar: time, refresh, sort and view modes.
@@ -49,11 +60,38 @@ pub fn title_line(app: &App) -> Line<'static> {
     Line::from(text).style(Theme::new(app.color).bar())
 }
 
-fn badge(measured: bool, theme: Theme) -> Span<'static> {
-    if measured {
-        Span::styled("[measured] ", theme.measured())
-    } else {
-        Span::styled("[estimated]", theme.estimated())
+/// How far a domain's figure can be believed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    Measured,
+    Estimated,
+    /// A counter greentop does not believe, shown because `--source` asked for it.
+    Untrusted,
+}
+
+impl Provenance {
+    /// Of the energy domains of one kind (`package`, `dram`, `psys`): estimated if any
+    /// is an estimate, untrusted if any counter is not believed, else measured.
+    pub fn of(sys: &SystemSummary, kind: &str) -> Provenance {
+        let domains = sys.energy.iter().filter(|d| d.kind == kind);
+        let mut out = Provenance::Measured;
+        for d in domains {
+            if d.source.starts_with("estimated") {
+                return Provenance::Estimated;
+            }
+            if !d.measured {
+                out = Provenance::Untrusted;
+            }
+        }
+        out
+    }
+}
+
+fn badge(provenance: Provenance, theme: Theme) -> Span<'static> {
+    match provenance {
+        Provenance::Measured => Span::styled("[measured] ", theme.measured()),
+        Provenance::Estimated => Span::styled("[estimated]", theme.estimated()),
+        Provenance::Untrusted => Span::styled("[untrusted]", theme.warning()),
     }
 }
 
@@ -85,30 +123,43 @@ pub fn meter_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             theme.note(),
         ))];
     };
-    let cpu_measured = !sys.cpu_source.starts_with("estimated");
-    let dram_domain = sys.energy.iter().find(|d| d.kind == "dram");
+    let cpu = match Provenance::of(sys, "package") {
+        _ if sys.cpu_source.starts_with("estimated") => Provenance::Estimated,
+        provenance => provenance,
+    };
     let mut lines = vec![meter(
         "CPU",
         app.system.cpu_w.last().unwrap_or(0.0),
-        badge(cpu_measured, theme),
+        badge(cpu, theme),
         &app.system.cpu_w.values(),
         width,
         theme,
     )];
-    lines.push(match dram_domain {
-        Some(domain) => meter(
+    lines.push(match sys.energy.iter().any(|d| d.kind == "dram") {
+        true => meter(
             "DRAM",
             app.system.dram_w.last().unwrap_or(0.0),
-            badge(domain.measured, theme),
+            badge(Provenance::of(sys, "dram"), theme),
             &app.system.dram_w.values(),
             width,
             theme,
         ),
-        None => Line::from(vec![
+        false => Line::from(vec![
             Span::styled(format!("{:<5}{:>9} ", "DRAM", "-"), theme.label()),
             Span::raw("no DRAM counter"),
         ]),
     });
+    if has_platform(app) {
+        // psys: the whole platform, shown apart and never added to the CPU.
+        lines.push(meter(
+            "Plat",
+            app.system.platform_w.last().unwrap_or(0.0),
+            badge(Provenance::of(sys, "psys"), theme),
+            &app.system.platform_w.values(),
+            width,
+            theme,
+        ));
+    }
     if app.system.gpu_w.is_empty() {
         lines.push(Line::from(vec![
             Span::styled(format!("{:<5}{:>9} ", "GPU", "-"), theme.label()),
@@ -116,11 +167,14 @@ pub fn meter_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         ]));
     }
     for (index, history) in &app.system.gpu_w {
-        let measured = sys.gpu_source.starts_with("nvml");
+        let provenance = match sys.gpu_source.starts_with("nvml") {
+            true => Provenance::Measured,
+            false => Provenance::Estimated,
+        };
         lines.push(meter(
             &format!("GPU{index}"),
             history.last().unwrap_or(0.0),
-            badge(measured, theme),
+            badge(provenance, theme),
             &history.values(),
             width,
             theme,
@@ -158,7 +212,7 @@ pub fn info_lines(app: &App) -> Vec<Line<'static>> {
             theme.warning(),
         ));
     }
-    vec![
+    let mut lines = vec![
         Line::from(vec![
             label("Total "),
             Span::raw(format!(
@@ -203,7 +257,41 @@ pub fn info_lines(app: &App) -> Vec<Line<'static>> {
             )),
         ]),
         Line::from(overhead),
-    ]
+    ];
+    lines.extend(counters_line(app));
+    lines
+}
+
+/// The counters greentop does not believe now, and what it does instead; None when
+/// it believes them all.
+pub fn counters_line(app: &App) -> Option<Line<'static>> {
+    let theme = Theme::new(app.color);
+    let sys = app.system.summary.as_ref()?;
+    let untrusted: Vec<String> = sys
+        .counters
+        .iter()
+        .filter(|c| !c.trusted)
+        .map(|c| {
+            let problem = c.problem.as_deref().unwrap_or("recovering");
+            let shown = sys.energy.iter().any(|d| d.name == c.name);
+            let instead = match (c.change.as_deref(), shown, c.kind.as_str()) {
+                (Some("recovered"), _, _) => "counts again",
+                (_, true, _) => "shown, not trusted",
+                (_, false, "psys") => "left out",
+                (_, false, _) => "estimated",
+            };
+            match c.change.as_deref() {
+                Some("recovered") => format!("{} {instead}", c.name),
+                _ => format!("{} {problem}: {instead}", c.name),
+            }
+        })
+        .collect();
+    (!untrusted.is_empty()).then(|| {
+        Line::from(vec![
+            Span::styled("Counters ".to_string(), theme.label()),
+            Span::styled(format!("⚠ {}", untrusted.join("; ")), theme.warning()),
+        ])
+    })
 }
 
 /// `  PUE 1.40` when a PUE other than 1 multiplies the grams; empty otherwise.
@@ -233,57 +321,5 @@ impl Widget for Header<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::{Msg, update};
-    use crate::fixtures::{OWN_PID, interval};
-    use ratatui::style::Style;
-
-    #[test]
-    fn meters_show_provenance_and_sparklines() {
-        let mut app = App::new(1.0, OWN_PID, false);
-        update(&mut app, Msg::Interval(Box::new(interval(1, false))));
-        update(&mut app, Msg::Interval(Box::new(interval(2, false))));
-        let mut buf = Buffer::empty(Rect::new(0, 0, 40, 3));
-        Paragraph::new(meter_lines(&app, 40)).render(buf.area, &mut buf);
-        let mut expected = Buffer::with_lines([
-            "CPU     65.0 W [estimated]            ▇█",
-            "DRAM         - no DRAM counter          ",
-            "GPU          - none (none)              ",
-        ]);
-        expected.set_style(Rect::new(0, 0, 15, 3), Theme::new(false).label());
-        expected.set_style(Rect::new(15, 0, 11, 1), Theme::new(false).estimated());
-        expected.set_style(Rect::new(15, 1, 25, 2), Style::new());
-        assert_eq!(buf, expected);
-    }
-
-    #[test]
-    fn pue_shows_only_when_it_changes_the_grams() {
-        for (pue, text) in [
-            (1.0, ""),
-            (0.0, ""),
-            (1.4, "  PUE 1.40"),
-            (2.125, "  PUE 2.12"),
-        ] {
-            assert_eq!(pue_label(pue), text, "{pue}");
-        }
-        let mut app = App::new(1.0, OWN_PID, false);
-        let mut tick = interval(1, false);
-        tick.system.pue = 1.5;
-        update(&mut app, Msg::Interval(Box::new(tick)));
-        let carbon = info_lines(&app)[2].to_string();
-        assert!(carbon.ends_with("(table)  PUE 1.50"), "{carbon}");
-    }
-
-    #[test]
-    fn title_shows_modes() {
-        let mut app = App::new(0.5, 0, true);
-        app.view.tree = true;
-        app.paused = true;
-        let text = title_line(&app).to_string();
-        assert!(
-            text.contains("refresh 0.5 s  sort W▼  [tree]  [PAUSED]"),
-            "{text}"
-        );
-    }
-}
+#[path = "header_tests.rs"]
+mod tests;

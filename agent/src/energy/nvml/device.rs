@@ -8,7 +8,7 @@ use nvml_wrapper::{Device, Nvml};
 
 use super::energy::{ENERGY_CALL, interval_energy};
 use super::{call_note, processes};
-use crate::energy::{Domain, DomainEnergy, DomainKind, GpuDevice, Provenance};
+use crate::energy::{Domain, DomainEnergy, DomainKind, GpuDevice, Provenance, ReadKind};
 
 const HANDLE_CALL: &str = "nvmlDeviceGetHandleByIndex_v2";
 const UNKNOWN: &str = "unknown";
@@ -108,10 +108,8 @@ impl DeviceState {
         self.baseline_mj = interval.baseline_mj;
         self.details(&device, &mut gpu);
         let domain = DomainEnergy {
-            domain: self.domain(),
-            energy_uj: interval.energy_uj,
-            provenance: interval.provenance,
             note: interval.note,
+            ..DomainEnergy::counted(self.domain(), interval.energy_uj, interval.provenance)
         };
         (domain, gpu)
     }
@@ -150,10 +148,9 @@ impl DeviceState {
             Some(_) => Provenance::NvmlPower,
         };
         let domain = DomainEnergy {
-            domain: self.domain(),
-            energy_uj: 0,
-            provenance,
             note: Some(format!("{note}: 0 for this interval")),
+            read: ReadKind::Failed,
+            ..DomainEnergy::counted(self.domain(), 0, provenance)
         };
         (domain, gpu)
     }

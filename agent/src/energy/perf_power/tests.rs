@@ -1,5 +1,7 @@
 //! PerfPowerSource: counter plans, errno mapping, and counter reads through pipes.
+use std::fs::File;
 use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::pmu_tests::pmu_tree;
@@ -176,7 +178,10 @@ fn pipe_counter(kind: DomainKind, index: u32, scale: f64, baseline: u64) -> (Cou
         index,
         name: format!("power/test cpu {index}"),
     };
-    (Counter::new(domain, reader, scale, 99, 2).unwrap(), writer)
+    (
+        Counter::new(domain, Box::new(PerfFd(reader)), scale, 99, 2).unwrap(),
+        writer,
+    )
 }
 
 #[test]

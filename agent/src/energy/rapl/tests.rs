@@ -3,6 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::energy::testkit::copy_tree;
 
 /// Copies `tests/fixtures/powercap/<name>` into a fresh tempdir, symlinks included.
 pub(super) fn copy_fixture(name: &str) -> tempfile::TempDir {
@@ -10,22 +11,6 @@ pub(super) fn copy_fixture(name: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     copy_tree(&src.join(name), root.path());
     root
-}
-
-fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        let file_type = entry.file_type().unwrap();
-        if file_type.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &to).unwrap();
-        } else if file_type.is_dir() {
-            copy_tree(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
 }
 
 /// Writes `value` and a newline to `class/powercap/<zone>/energy_uj`.
