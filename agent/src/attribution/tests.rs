@@ -21,7 +21,7 @@ fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
             comm: format!("t{i}"),
             on_cpu_ns: by_package.iter().sum(),
             on_cpu_ns_by_package: by_package.to_vec(),
-            exited: false,
+            ..ThreadSample::default()
         })
         .collect();
     let mut by_package = vec![0; packages];
@@ -59,6 +59,7 @@ fn sample(
         cpu_package: (0..cpus).map(|c| c / cpus_per_package).collect(),
         processes,
         health: Default::default(),
+        gpu: None,
     }
 }
 
