@@ -10,9 +10,9 @@ use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns},
-    macros::{btf_tracepoint, map, raw_tracepoint, uprobe, uretprobe},
+    macros::{btf_tracepoint, map, uprobe, uretprobe},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
-    programs::{BtfTracePointContext, ProbeContext, RawTracePointContext, RetProbeContext},
+    programs::{BtfTracePointContext, ProbeContext, RetProbeContext},
 };
 
 /// Sized by the loader; 16 Ki threads is only the object's default.
@@ -99,6 +99,8 @@ pub fn gpu_sync_ret(_ctx: RetProbeContext) -> u32 {
     0
 }
 
+/// Only as a BTF tracepoint: the fd-table walk needs offsets from the kernel's BTF
+/// anyway, so without BTF there is nothing a raw tracepoint could do.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn gpu_ioctl_btf(ctx: BtfTracePointContext) -> u32 {
     let id: i64 = ctx.arg(1);
@@ -109,17 +111,6 @@ pub fn gpu_ioctl_btf(ctx: BtfTracePointContext) -> u32 {
     // SAFETY: `regs` is the tracepoint's BTF-typed `struct pt_regs *`; the verifier
     // checks this load against the member at FD_REG_OFFSET, and faults read as 0.
     let fd = unsafe { core::ptr::read_volatile(regs.add(FD_REG_OFFSET).cast::<u64>()) };
-    on_ioctl(fd as u32)
-}
-
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn gpu_ioctl_raw(ctx: RawTracePointContext) -> u32 {
-    let id: i64 = ctx.arg(1);
-    if id != SYS_IOCTL {
-        return 0;
-    }
-    let regs: *const u8 = ctx.arg(0);
-    let fd: u64 = probe(regs, FD_REG_OFFSET as u32);
     on_ioctl(fd as u32)
 }
 

@@ -49,6 +49,16 @@ impl FakeCuda {
         FakeCuda { dir, lib, program }
     }
 
+    /// `cuda_calls`' arguments after the program name.
+    pub fn args(&self, lib: &Path, counts: (u64, u64), late: bool) -> Vec<String> {
+        vec![
+            lib.display().to_string(),
+            counts.0.to_string(),
+            counts.1.to_string(),
+            if late { "late" } else { "early" }.to_string(),
+        ]
+    }
+
     /// A character device node with this major and minor in the fake's directory.
     pub fn device_node(&self, name: &str, major: u32, minor: u32) -> PathBuf {
         device_node(self.dir.path(), name, libc::S_IFCHR, major, minor)
@@ -107,7 +117,7 @@ pub struct CudaCalls {
 }
 
 impl CudaCalls {
-    /// Starts it and waits for "ready". `late`: the library is opened only at `go`.
+    /// Starts it and waits for "ready". `late`: the library is opened only at `init`.
     pub fn spawn(
         fake: &FakeCuda,
         lib: &Path,
@@ -116,13 +126,15 @@ impl CudaCalls {
         env: &[(&str, &str)],
     ) -> CudaCalls {
         let mut cmd = Command::new(&fake.program);
-        cmd.arg(lib)
-            .arg(counts.0.to_string())
-            .arg(counts.1.to_string())
-            .arg(if late { "late" } else { "early" })
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
+        cmd.args(fake.args(lib, counts, late))
+            .envs(env.iter().copied());
+        CudaCalls::start(cmd, counts)
+    }
+
+    /// Starts `cmd`, which must end up running `cuda_calls` with `counts` (through a
+    /// wrapper such as `unshare`), and waits for "ready".
+    pub fn start(mut cmd: Command, counts: (u64, u64)) -> CudaCalls {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn cuda_calls");
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));

@@ -75,10 +75,15 @@ pub(super) fn load_ledger_flush(at: &mut Attacher) -> Option<RawFd> {
     }
 }
 
-/// The NVIDIA ioctl counter on `sys_enter`; returns how it was hooked, or why not.
+/// The NVIDIA ioctl counter on `sys_enter`, a BTF tracepoint only (its fd-table walk
+/// needs BTF offsets anyway); returns how it was hooked, or why not.
 pub(super) fn attach_gpu_ioctl(at: &mut Attacher) -> Result<String, String> {
-    attach_with_fallback(at.ebpf, "gpu_ioctl", "sys_enter", at.btf, false)
-        .map_err(|err| error_chain(&err))
+    let btf = at.btf.ok_or("no kernel BTF")?;
+    attach_one(at.ebpf, "gpu_ioctl_btf", |prog| match prog {
+        Program::BtfTracePoint(p) => attach_btf(p, "sys_enter", btf),
+        _ => Err("not a tp_btf program".to_string()),
+    })
+    .map(|()| "tp_btf".to_string())
 }
 
 /// Loads the uprobe programs `mode` uses, not attached: libraries come and go, and
