@@ -9,7 +9,7 @@ use agent_common::{FileOffsets, GPU_MAJOR_SLOTS, GpuCounters, GpuStats, GpuThrea
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, uprobe, uretprobe},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, ProbeContext, RetProbeContext},
@@ -115,25 +115,31 @@ pub fn gpu_ioctl_btf(ctx: BtfTracePointContext) -> u32 {
 }
 
 /// Counts the ioctl if `fd` is an NVIDIA character device: follows `current`'s fd
-/// table to the file's inode (five probe reads, only for ioctls) and checks its major.
+/// table to the file's inode and checks its major. The walk down to the fd array is
+/// plain loads on BTF-typed pointers (the verifier checks each against the kernel's
+/// BTF, a fault reads 0); the array slot, the file and the inode are three probe
+/// reads, and only ioctls get this far.
 #[inline(always)]
 fn on_ioctl(fd: u32) -> u32 {
     let offsets = FILE_OFFSETS.load();
     if !offsets.complete() {
         return 0;
     }
-    // SAFETY: helper without preconditions; the pointer is only probe-read.
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    let files: *const u8 = probe(task, offsets.files);
-    let fdt: *const u8 = probe(files, offsets.fdt);
-    let max_fds: u32 = probe(fdt, offsets.max_fds);
+    // SAFETY: helper without preconditions; it returns a BTF-typed task_struct pointer.
+    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let files: *const u8 = load(task, offsets.files);
+    if files.is_null() {
+        return 0;
+    }
+    let fdt: *const u8 = load(files, offsets.fdt);
+    if fdt.is_null() {
+        return 0;
+    }
+    let max_fds: u32 = load(fdt, offsets.max_fds);
     if fd >= max_fds {
         return 0;
     }
-    let fd_array: *const u8 = probe(fdt, offsets.fd_array);
-    if fd_array.is_null() {
-        return 0;
-    }
+    let fd_array: *const u8 = load(fdt, offsets.fd_array);
     let slot = (fd as usize).wrapping_mul(core::mem::size_of::<u64>());
     // Only the address is computed here; `probe` reads it with a checked helper.
     let file: *const u8 = probe(fd_array.wrapping_add(slot), 0);
@@ -147,6 +153,16 @@ fn on_ioctl(fd: u32) -> u32 {
         count(Hit::Ioctl);
     }
     0
+}
+
+/// A plain load of the member at `offset` of a BTF-typed kernel pointer.
+#[inline(always)]
+fn load<T: Copy>(base: *const u8, offset: u32) -> T {
+    // SAFETY: `base` is a BTF-typed pointer (from bpf_get_current_task_btf, or loaded
+    // from one) and `offset` a member's offset from the running kernel's BTF: the
+    // verifier rejects the program unless the load falls on that member, and a fault
+    // reads as 0.
+    unsafe { core::ptr::read_volatile(base.wrapping_add(offset as usize).cast::<T>()) }
 }
 
 #[inline(always)]
