@@ -167,29 +167,24 @@ fn private_tracefs() -> Result<(), String> {
     let (root, target, fstype) = (c("/")?, c("/sys/kernel/tracing")?, c("tracefs")?);
     // SAFETY: unshare and mount take valid C strings or null where allowed; they
     // change only this process's view of the mounts.
-    let rc = unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            -1
-        } else if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            -1
-        } else {
-            libc::mount(
+    let ok = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
                 fstype.as_ptr(),
                 target.as_ptr(),
                 fstype.as_ptr(),
                 0,
                 std::ptr::null(),
-            )
-        }
+            ) == 0
     };
-    if rc != 0 {
+    if !ok {
         return Err(format!(
             "tracefs unavailable: {}",
             std::io::Error::last_os_error()
