@@ -17,7 +17,7 @@ use attach::{
 };
 pub use attach::{attach_uprobe, attach_with_fallback};
 pub use gpu::GpuLoaded;
-use gpu::{attach_gpu, gpu_file_offsets, gpu_thread_entries};
+use gpu::{attach_gpu, gpu_file_offsets, size_gpu_maps};
 
 /// The eBPF object built by `agent/build.rs`.
 pub static EBPF_OBJECT: &[u8] =
@@ -194,18 +194,14 @@ fn load_with(
         .clamp(1, TABLE_SLOTS as u32)
         .next_power_of_two()
         - 1;
-    let mut ebpf = EbpfLoader::new()
+    let file_offsets = files.clone().unwrap_or_default();
+    let mut loader = EbpfLoader::new();
+    size_gpu_maps(&mut loader, &file_offsets, pid_max);
+    let mut ebpf = loader
         .btf(btf)
         .override_global(names::GLOBAL_SLOT_MASK, &slot_mask, true)
         .override_global(names::GLOBAL_TASK_OFFSETS, &offsets, true)
         .override_global(names::GLOBAL_LAST_CHARGED_MASK, &last_charged_mask, true)
-        .override_global(
-            names::GLOBAL_FILE_OFFSETS,
-            files.as_ref().unwrap_or(&FileOffsets::default()),
-            true,
-        )
-        .map_max_entries(names::GPU_THREADS, gpu_thread_entries(pid_max))
-        .map_max_entries(names::GPU_SYNC_STARTS, gpu_thread_entries(pid_max))
         .map_max_entries(names::LAST_CHARGED, last_charged_entries)
         .map_max_entries(names::OVERFLOW, overflow_entries)
         .map_max_entries(names::EVENTS, ringbuf_bytes(possible_cpus))
@@ -326,7 +322,7 @@ mod tests {
             assert_eq!(ringbuf_bytes(cpus), want, "cpus {cpus}");
         }
         for (pid_max, want) in [(100, 4096), (32_768, 8192), (4_194_304, 65_536)] {
-            assert_eq!(gpu_thread_entries(pid_max), want, "pid_max {pid_max}");
+            assert_eq!(gpu::gpu_thread_entries(pid_max), want, "pid_max {pid_max}");
         }
     }
 

@@ -3,7 +3,8 @@
 //! Nothing here fails the load: a GPU probe that cannot be set up is a note.
 use std::path::Path;
 
-use agent_common::FileOffsets;
+use agent_common::{FileOffsets, names};
+use aya::EbpfLoader;
 
 use super::attach::{Attacher, attach_gpu_ioctl, load_gpu_uprobes};
 use super::{LoadOptions, btf};
@@ -23,6 +24,15 @@ pub struct GpuLoaded {
     pub uprobes: Vec<&'static str>,
     /// What is missing and why.
     pub notes: Vec<String>,
+}
+
+/// Tells the loader the fd-table layout (a read-only global) and sizes the GPU maps.
+pub(super) fn size_gpu_maps<'a>(loader: &mut EbpfLoader<'a>, files: &'a FileOffsets, pid_max: u32) {
+    let entries = gpu_thread_entries(pid_max);
+    loader
+        .override_global(names::GLOBAL_FILE_OFFSETS, files, true)
+        .map_max_entries(names::GPU_THREADS, entries)
+        .map_max_entries(names::GPU_SYNC_STARTS, entries);
 }
 
 /// The fd-to-inode path of the ioctl counter, from BTF, or why it is unknown.
