@@ -10,6 +10,9 @@ use crate::probes::{CpuTime, ProcessSample, ThreadSample};
 
 const SECOND_NS: u64 = 1_000_000_000;
 
+/// GPU energy split by the eBPF probes' activity.
+mod gpu;
+
 /// A process with one thread per entry of `ns_by_package`.
 fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
     let packages = threads.first().map_or(1, |t| t.len());
