@@ -170,6 +170,88 @@ impl TaskOffsets {
     }
 }
 
+/// Slots of the NVIDIA character-device major table the ioctl counter checks.
+pub const GPU_MAJOR_SLOTS: usize = 8;
+
+/// Key of the per-thread GPU counters (`GPU_THREADS`, a per-CPU hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GpuThreadKey {
+    pub tgid: u32,
+    pub tid: u32,
+}
+
+/// One thread's GPU activity on one CPU since the thread was first seen: cumulative,
+/// never reset by the kernel side (user space takes deltas and deletes the entry
+/// once the thread has exited).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuCounters {
+    /// Calls to `cuCtxSetCurrent`, `cuCtxPushCurrent*`, `cuCtxPopCurrent*`.
+    pub ctx_switches: u64,
+    /// Calls to `cuLaunchKernel*`, `cuLaunchCooperativeKernel*`, `cuGraphLaunch*`.
+    pub launches: u64,
+    /// Calls to `cuCtxSynchronize`, `cuStreamSynchronize*`, `cuEventSynchronize`.
+    pub syncs: u64,
+    /// Time spent inside those sync calls (uprobe to uretprobe, CLOCK_MONOTONIC),
+    /// charged when the call returns.
+    pub sync_wait_ns: u64,
+    /// `ioctl`s on an NVIDIA character device (major in `GPU_MAJORS`).
+    pub ioctls: u64,
+}
+
+/// A sync call in progress on one thread (`GPU_SYNC_STARTS`, keyed by tid): nested
+/// calls (a sync entry point calling another) are timed once, from the outermost.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStart {
+    pub start_ns: u64,
+    pub depth: u32,
+    pub tgid: u32,
+}
+
+/// What the GPU programs could not record; cumulative per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuStats {
+    /// Hits not counted because `GPU_THREADS` was full.
+    pub dropped_hits: u64,
+    /// Sync calls not timed because `GPU_SYNC_STARTS` was full.
+    pub untimed_syncs: u64,
+}
+
+/// Offsets the ioctl counter follows from `current` to the device number of an fd:
+/// `task->files->fdt->fd[fd]->f_inode->i_rdev`. Found in the kernel's BTF at load;
+/// `files == 0` means unknown, and the counter is not attached.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileOffsets {
+    /// `task_struct.files`
+    pub files: u32,
+    /// `files_struct.fdt`
+    pub fdt: u32,
+    /// `fdtable.max_fds` (0 in every kernel so far) and `fdtable.fd`
+    pub max_fds: u32,
+    pub fd_array: u32,
+    /// `file.f_inode`
+    pub f_inode: u32,
+    /// `inode.i_rdev` and `inode.i_mode` (only character devices count)
+    pub i_rdev: u32,
+    pub i_mode: u32,
+    pub pad: u32,
+}
+
+impl FileOffsets {
+    /// Every offset known (`max_fds` may legitimately be 0).
+    pub const fn complete(&self) -> bool {
+        self.files != 0
+            && self.fdt != 0
+            && self.fd_array != 0
+            && self.f_inode != 0
+            && self.i_rdev != 0
+    }
+}
+
 /// Map and program names, shared so the loader and the programs cannot drift apart.
 pub mod names {
     pub const TABLES: &str = "LEDGER_TABLES";
@@ -183,6 +265,16 @@ pub mod names {
     pub const GLOBAL_SLOT_MASK: &str = "SLOT_MASK";
     pub const GLOBAL_TASK_OFFSETS: &str = "TASK_OFFSETS";
     pub const GLOBAL_LAST_CHARGED_MASK: &str = "LAST_CHARGED_MASK";
+    pub const GPU_THREADS: &str = "GPU_THREADS";
+    pub const GPU_SYNC_STARTS: &str = "GPU_SYNC_STARTS";
+    pub const GPU_MAJORS: &str = "GPU_MAJORS";
+    pub const GPU_STATS: &str = "GPU_STATS";
+    pub const GLOBAL_FILE_OFFSETS: &str = "FILE_OFFSETS";
+    /// Uprobe programs: context switches, launches, sync entry and return.
+    pub const PROG_GPU_CTX: &str = "gpu_ctx";
+    pub const PROG_GPU_LAUNCH: &str = "gpu_launch";
+    pub const PROG_GPU_SYNC: &str = "gpu_sync";
+    pub const PROG_GPU_SYNC_RET: &str = "gpu_sync_ret";
 }
 
 #[cfg(feature = "user")]
@@ -199,6 +291,11 @@ mod pod {
     unsafe impl aya::Pod for LifecycleEvent {}
     unsafe impl aya::Pod for TaskOffsets {}
     unsafe impl aya::Pod for LastCharged {}
+    unsafe impl aya::Pod for GpuThreadKey {}
+    unsafe impl aya::Pod for GpuCounters {}
+    unsafe impl aya::Pod for SyncStart {}
+    unsafe impl aya::Pod for GpuStats {}
+    unsafe impl aya::Pod for FileOffsets {}
 }
 
 #[cfg(test)]
@@ -216,6 +313,11 @@ mod tests {
         assert_eq!(size_of::<LifecycleEvent>(), 64);
         assert_eq!(size_of::<TaskOffsets>(), 24);
         assert_eq!(size_of::<LastCharged>(), 16);
+        assert_eq!(size_of::<GpuThreadKey>(), 8);
+        assert_eq!(size_of::<GpuCounters>(), 40);
+        assert_eq!(size_of::<SyncStart>(), 16);
+        assert_eq!(size_of::<GpuStats>(), 16);
+        assert_eq!(size_of::<FileOffsets>(), 32);
         // Per-CPU map values are limited to 32 KiB by the kernel (PCPU_MIN_UNIT_SIZE).
         assert!(size_of::<CpuTable>() <= 32 * 1024);
     }

@@ -2,13 +2,15 @@
 //!
 //! The floor (a per-CPU counter), the clock floor (the counter plus one
 //! `bpf_ktime_get_ns`) and the textbook ledger (one LRU per-CPU hash update per switch)
-//! are what the ledger's cost per event is measured against.
+//! are what the ledger's cost per event is measured against; the empty `sys_enter`
+//! program is what any syscall hook costs, the floor of the NVIDIA ioctl counter
+//! (`cargo xtask bench gpu`).
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::{btf_tracepoint, map, raw_tracepoint},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{LruPerCpuHashMap, PerCpuArray},
-    programs::{BtfTracePointContext, RawTracePointContext},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 
 #[map(name = "FLOOR_COUNT")]
@@ -40,6 +42,19 @@ pub fn reference_switch_btf(_ctx: BtfTracePointContext) -> u32 {
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn reference_switch_raw(_ctx: RawTracePointContext) -> u32 {
     reference_switch()
+}
+
+/// The floor of a syscall hook: an empty program on `sys_enter`.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn floor_sys_enter_btf(_ctx: BtfTracePointContext) -> u32 {
+    0
+}
+
+/// The same floor on the classic `syscalls:sys_enter_ioctl` tracepoint (needs tracefs),
+/// which runs its program for ioctls only.
+#[tracepoint(category = "syscalls", name = "sys_enter_ioctl")]
+pub fn floor_sys_enter_ioctl_tp(_ctx: TracePointContext) -> u32 {
+    0
 }
 
 /// The benchmark's second floor: a counter plus the clock read a clock ledger needs.

@@ -1,11 +1,13 @@
-//! greentop's kernel side: the CPU-time ledger and process lifecycle events.
+//! greentop's kernel side: the CPU-time ledger, process lifecycle events and GPU
+//! activity (libcuda uprobes, NVIDIA ioctls).
 //!
-//! Entry points are thin wrappers; the logic lives in `ledger` and `lifecycle`;
+//! Entry points are thin wrappers; the logic lives in `ledger`, `lifecycle` and `gpu`;
 //! `bench` holds the reference programs `cargo xtask bench ebpf` compares against.
 #![no_std]
 #![no_main]
 
 mod bench;
+mod gpu;
 mod ledger;
 mod lifecycle;
 mod task;

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::energy::{DomainKind, EnergyReading, GpuDevice, Provenance};
-use crate::probes::LedgerSample;
+use crate::probes::{GpuCalls, LedgerSample};
 
 mod memory;
 pub use memory::Resident;
@@ -89,6 +89,8 @@ pub struct Attribution {
     pub cpu: Balance,
     pub dram: Balance,
     pub gpu: Balance,
+    /// Per GPU index, what its energy was split by (see [`gpu_weights`]).
+    pub gpu_split: Vec<(u32, &'static str)>,
     /// Anything that made the split less exact than the policy promises.
     pub notes: Vec<String>,
 }
@@ -155,6 +157,8 @@ pub fn attribute_with_memory(
         }
     }
     if let Some(reading) = gpus {
+        let activity: HashMap<u32, GpuCalls> =
+            sample.processes.iter().map(|p| (p.tgid, p.gpu)).collect();
         for domain in reading
             .domains
             .iter()
@@ -163,8 +167,9 @@ pub fn attribute_with_memory(
             let energy_j = domain.energy_uj as f64 / 1e6;
             let device = reading.gpus.iter().find(|g| g.index == domain.domain.index);
             let idle_w = calibration.gpu_idle_w.get(&domain.domain.index).copied();
-            let split = split_gpu(device, energy_j, policy, idle_w, seconds);
+            let split = split_gpu(device, &activity, energy_j, policy, idle_w, seconds);
             out.notes.extend(split.note.clone());
+            out.gpu_split.push((domain.domain.index, split.key));
             for (pid, joules) in &split.shares {
                 out.processes.entry(*pid).or_default().gpu_j += joules;
             }
@@ -276,28 +281,31 @@ fn thread_row(entry: &mut ProcessJoules, tid: u32) -> &mut ThreadJoules {
     &mut entry.threads[at]
 }
 
-/// How one GPU's energy is divided among pids.
+/// How one GPU's energy is divided among pids, and by what.
 struct GpuSplit {
     shares: Vec<(u32, f64)>,
     idle_j: f64,
     note: Option<String>,
+    key: &'static str,
 }
 
 fn split_gpu(
     device: Option<&GpuDevice>,
+    activity: &HashMap<u32, GpuCalls>,
     energy_j: f64,
     policy: IdlePolicy,
     idle_w: Option<f64>,
     seconds: f64,
 ) -> GpuSplit {
     let mut note = None;
-    let weights = device.map(gpu_weights).unwrap_or_default();
+    let (weights, key) = device.map_or((Vec::new(), "none"), |d| gpu_weights(d, activity));
     let total_weight: f64 = weights.iter().map(|(_, w)| w).sum();
     if weights.is_empty() || total_weight <= 0.0 {
         return GpuSplit {
             shares: Vec::new(),
             idle_j: energy_j,
             note: None,
+            key: "none",
         };
     }
     let shared_j = match policy {
@@ -322,12 +330,19 @@ fn split_gpu(
         shares,
         idle_j: energy_j - shared_j,
         note,
+        key,
     }
 }
 
-/// Weight per pid: its SM utilisation samples when NVML has any; otherwise an equal
-/// share for every process holding a context (and for ended ones by accounting).
-fn gpu_weights(device: &GpuDevice) -> Vec<(u32, f64)> {
+/// Weight per pid, and its name: SM utilisation samples when NVML has any
+/// (`nvml-samples`); otherwise the eBPF activity of the processes holding a context
+/// (and of ended ones by accounting), the first kind any of them has: launches
+/// (`--gpu-probes all`), then time blocked in sync calls, then NVIDIA ioctls; without
+/// any, an equal share each (`equal`).
+fn gpu_weights(
+    device: &GpuDevice,
+    activity: &HashMap<u32, GpuCalls>,
+) -> (Vec<(u32, f64)>, &'static str) {
     let sampled: Vec<(u32, f64)> = device
         .processes
         .iter()
@@ -335,15 +350,30 @@ fn gpu_weights(device: &GpuDevice) -> Vec<(u32, f64)> {
         .filter(|(_, u)| *u > 0.0)
         .collect();
     if !sampled.is_empty() {
-        return sampled;
+        return (sampled, "nvml-samples");
     }
-    let mut weights: Vec<(u32, f64)> = device.processes.iter().map(|p| (p.pid, 1.0)).collect();
+    let mut holders: Vec<u32> = device.processes.iter().map(|p| p.pid).collect();
     for ended in &device.ended {
-        if !weights.iter().any(|(pid, _)| *pid == ended.pid) && ended.gpu_util_pct > 0 {
-            weights.push((ended.pid, 1.0));
+        if !holders.contains(&ended.pid) && ended.gpu_util_pct > 0 {
+            holders.push(ended.pid);
         }
     }
-    weights
+    type Weight = fn(&GpuCalls) -> f64;
+    let by: [(&'static str, Weight); 3] = [
+        ("ebpf-launches", |c| c.launches as f64),
+        ("ebpf-sync-wait", |c| c.sync_wait_ns as f64),
+        ("ebpf-ioctls", |c| c.ioctls as f64),
+    ];
+    for (key, weight) in by {
+        let weights: Vec<(u32, f64)> = holders
+            .iter()
+            .map(|pid| (*pid, activity.get(pid).map_or(0.0, weight)))
+            .collect();
+        if weights.iter().any(|(_, w)| *w > 0.0) {
+            return (weights, key);
+        }
+    }
+    (holders.into_iter().map(|pid| (pid, 1.0)).collect(), "equal")
 }
 
 /// Fraction of the device's energy that `exclude` attributes: the SM utilisation of

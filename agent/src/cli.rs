@@ -14,6 +14,7 @@ use crate::carbon::{
 };
 use crate::config::ConfigError;
 use crate::energy::select::{CpuSourceChoice, SourceOptions};
+use crate::probes::gpu::GpuProbeMode;
 
 /// Which CPU-time ledger to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -47,9 +48,19 @@ pub struct CommonArgs {
     /// Path of libnvidia-ml.so.1 (default: the dynamic loader's search path).
     #[arg(long, value_name = "PATH", value_parser = parse_file)]
     pub nvml_lib: Option<PathBuf>,
-    /// Do not look for NVIDIA GPUs.
+    /// Do not look for NVIDIA GPUs (and, unless --gpu-probes says otherwise, attach
+    /// no GPU probes).
     #[arg(long)]
     pub no_gpu: bool,
+    /// GPU activity from eBPF: off; ctx (CUDA context switches, sync waits and NVIDIA
+    /// ioctls: cheap); all (also a uprobe per kernel launch, ~0.8 µs each)
+    /// [default: ctx, or off with --no-gpu]
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub gpu_probes: Option<GpuProbeMode>,
+    /// A libcuda file to probe besides those found in running processes and the
+    /// system's library directories (repeatable).
+    #[arg(long, value_name = "PATH", value_parser = parse_file)]
+    pub cuda_lib: Vec<PathBuf>,
     /// Grid region for the carbon intensity: FR, FRA, US-CA, SE3, gcp:us-central1,
     /// aws:us-east-1, azure:westeurope, … [default: the config's, else the world average]
     #[arg(long, value_name = "CODE", value_parser = parse_region)]
@@ -85,6 +96,15 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// The GPU probes asked for: `--gpu-probes`, else off with `--no-gpu`, else ctx.
+    pub fn gpu_probe_mode(&self) -> GpuProbeMode {
+        match (self.gpu_probes, self.no_gpu) {
+            (Some(mode), _) => mode,
+            (None, true) => GpuProbeMode::Off,
+            (None, false) => GpuProbeMode::default(),
+        }
+    }
+
     /// The energy-source part of the options.
     pub fn source_options(&self) -> SourceOptions {
         SourceOptions {
@@ -278,6 +298,34 @@ mod tests {
         assert_eq!(exit_status(&anyhow::Error::new(series)), 2);
         let io = std::io::Error::other("disk on fire");
         assert_eq!(exit_status(&anyhow::Error::new(io)), 1);
+    }
+
+    #[test]
+    fn gpu_probes_default_to_ctx_and_follow_no_gpu() {
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            common: CommonArgs,
+        }
+        let parse = |args: &[&str]| {
+            use clap::Parser;
+            Args::try_parse_from(std::iter::once("greentop").chain(args.iter().copied()))
+                .map(|a| a.common.gpu_probe_mode())
+                .map_err(|e| e.to_string())
+        };
+        for (args, want) in [
+            (&[][..], GpuProbeMode::Ctx),
+            (&["--no-gpu"], GpuProbeMode::Off),
+            (&["--gpu-probes", "all"], GpuProbeMode::All),
+            (&["--no-gpu", "--gpu-probes", "ctx"], GpuProbeMode::Ctx),
+            (&["--gpu-probes", "off"], GpuProbeMode::Off),
+        ] {
+            assert_eq!(parse(args), Ok(want), "{args:?}");
+        }
+        let err = parse(&["--gpu-probes", "some"]).unwrap_err();
+        assert!(err.contains("possible values: off, ctx, all"), "{err}");
+        let err = parse(&["--cuda-lib", "/nonexistent/libcuda.so.1"]).unwrap_err();
+        assert!(err.contains("no such file or directory"), "{err}");
     }
 
     #[test]

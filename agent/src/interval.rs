@@ -9,10 +9,10 @@ use crate::attribution::{Attribution, IdlePolicy, ProcessJoules};
 use crate::carbon::gco2;
 use crate::energy::summary::EnergySummary;
 use crate::model::{
-    BalanceJson, Interval, JobEnergy, LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary,
-    ThreadEnergy, ns_to_s,
+    BalanceJson, GpuProbesJson, GpuSplitJson, Interval, JobEnergy, LedgerHealthJson, PackageTime,
+    ProcessEnergy, SystemSummary, ThreadEnergy, ns_to_s,
 };
-use crate::probes::{Fidelity, LedgerSample, ProcessSample};
+use crate::probes::{Fidelity, GpuProbeStatus, LedgerSample, ProcessSample};
 
 /// The carbon intensity that applies to the interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +100,8 @@ pub fn build(input: BuildInput<'_>) -> Interval {
             pue: input.carbon.pue,
             gco2: gco2(measured_j, g_per_kwh * input.carbon.pue),
             jobs,
+            gpu_probes: sample.gpu.as_ref().map(gpu_probes_json),
+            gpu_split: gpu_split_json(&att.gpu_split),
             ..cpu_summary(sample, input.fidelity)
         },
         processes,
@@ -131,6 +133,10 @@ fn process_row(p: &ProcessSample, input: &BuildInput<'_>, charged: bool) -> Proc
                     exited: t.exited,
                     joules: j,
                     gco2: gco2(j, g_per_kwh),
+                    gpu_ctx_switches: t.gpu.ctx_switches,
+                    gpu_launches: t.gpu.launches,
+                    gpu_sync_wait_seconds: ns_to_s(t.gpu.sync_wait_ns),
+                    gpu_ioctls: t.gpu.ioctls,
                 }
             })
             .collect()
@@ -158,7 +164,32 @@ fn process_row(p: &ProcessSample, input: &BuildInput<'_>, charged: bool) -> Proc
         gco2: gco2(joules.total_j(), g_per_kwh),
         joules_total: 0.0,
         gco2_total: 0.0,
+        gpu_ctx_switches: p.gpu.ctx_switches,
+        gpu_launches: p.gpu.launches,
+        gpu_sync_wait_seconds: ns_to_s(p.gpu.sync_wait_ns),
+        gpu_ioctls: p.gpu.ioctls,
         threads,
+    }
+}
+
+fn gpu_split_json(split: &[(u32, &'static str)]) -> Vec<GpuSplitJson> {
+    split
+        .iter()
+        .map(|&(index, by)| GpuSplitJson {
+            index,
+            split_by: by.to_string(),
+        })
+        .collect()
+}
+
+fn gpu_probes_json(status: &GpuProbeStatus) -> GpuProbesJson {
+    GpuProbesJson {
+        mode: status.mode.label().to_string(),
+        libraries: status.libraries.clone(),
+        ioctl_counter: status.ioctl_counter.clone(),
+        notes: status.notes.clone(),
+        dropped_hits: status.dropped_hits,
+        untimed_syncs: status.untimed_syncs,
     }
 }
 
@@ -328,6 +359,93 @@ mod tests {
             .map(|p| (p.start_ns, p.joules))
             .collect();
         assert_eq!(rows, [(2, 4.0), (1, 0.0)]);
+    }
+
+    #[test]
+    fn gpu_activity_reaches_the_json_per_process_and_thread() {
+        use crate::probes::{GpuCalls, ThreadSample};
+        let calls = |ctx_switches, launches, sync_wait_ns, ioctls| GpuCalls {
+            ctx_switches,
+            launches,
+            syncs: 1,
+            sync_wait_ns,
+            ioctls,
+        };
+        let threads = vec![
+            ThreadSample {
+                tid: 41,
+                gpu: calls(2, 30, 250_000_000, 1),
+                ..ThreadSample::default()
+            },
+            ThreadSample {
+                tid: 42,
+                gpu: calls(1, 10, 500_000_000, 0),
+                ..ThreadSample::default()
+            },
+        ];
+        let sample = LedgerSample {
+            processes: vec![ProcessSample {
+                tgid: 41,
+                gpu: calls(3, 40, 750_000_000, 1),
+                threads,
+                ..ProcessSample::default()
+            }],
+            gpu: Some(GpuProbeStatus {
+                mode: crate::probes::gpu::GpuProbeMode::Ctx,
+                libraries: vec!["/usr/lib/libcuda.so.1 (9 entry points)".into()],
+                ..GpuProbeStatus::default()
+            }),
+            ..LedgerSample::default()
+        };
+        let attribution = Attribution {
+            gpu_split: vec![(0, "ebpf-launches")],
+            ..Attribution::default()
+        };
+        let carbon = CarbonContext {
+            g_per_kwh: 100.0,
+            pue: 1.0,
+            region: "FRA".into(),
+            source: "table".into(),
+            note: None,
+        };
+        let interval = build(BuildInput {
+            sample: &sample,
+            fidelity: &Fidelity::Procfs {
+                reason: "test".into(),
+            },
+            energy: EnergySummary::default(),
+            attribution: &attribution,
+            policy: IdlePolicy::Exclude,
+            carbon: &carbon,
+            users: &UserNames::load(Path::new("/nonexistent")),
+            jobs: &HashMap::new(),
+            gpu_only: &[],
+            threads: true,
+        });
+        let json = serde_json::to_value(&interval).unwrap();
+        let process = &json["processes"][0];
+        assert_eq!(
+            (&process["gpu_ctx_switches"], &process["gpu_launches"]),
+            (&serde_json::json!(3), &serde_json::json!(40))
+        );
+        assert_eq!(process["gpu_sync_wait_seconds"], 0.75);
+        assert_eq!(process["gpu_ioctls"], 1);
+        let thread = &process["threads"][1];
+        assert_eq!(
+            (thread["tid"].as_u64(), thread["gpu_launches"].as_u64()),
+            (Some(42), Some(10))
+        );
+        assert_eq!(thread["gpu_sync_wait_seconds"], 0.5);
+        let system = &json["system"];
+        assert_eq!(
+            system["gpu_split"],
+            serde_json::json!([{"index": 0, "split_by": "ebpf-launches"}])
+        );
+        assert_eq!(system["gpu_probes"]["mode"], "ctx");
+        assert_eq!(
+            system["gpu_probes"]["ioctl_counter"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]

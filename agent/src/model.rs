@@ -77,6 +77,40 @@ pub struct SystemSummary {
     /// Processes grouped by job, busiest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobEnergy>,
+    // --- GPU activity from eBPF (docs/gpu-probes.md) ---
+    /// The GPU probes' state: mode, libcuda files probed, the ioctl counter, losses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_probes: Option<GpuProbesJson>,
+    /// Per GPU, what its energy was split by among processes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_split: Vec<GpuSplitJson>,
+}
+
+/// The GPU probes in one interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuProbesJson {
+    /// `off`, `ctx` or `all` (`--gpu-probes`).
+    pub mode: String,
+    /// Every libcuda file probed, with its number of entry points.
+    pub libraries: Vec<String>,
+    /// How the NVIDIA ioctl counter is hooked (`tp_btf`), or null when it is not.
+    pub ioctl_counter: Option<String>,
+    /// What is missing and why (absent entry points, the ioctl counter off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Hits lost to a full per-thread map, and sync calls left untimed, this interval.
+    pub dropped_hits: u64,
+    pub untimed_syncs: u64,
+}
+
+/// How one GPU's energy was split among processes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuSplitJson {
+    /// GPU index, as in `system.gpus[].index`.
+    pub index: u32,
+    /// `nvml-samples`, `ebpf-launches`, `ebpf-sync-wait`, `ebpf-ioctls`, `equal`, or
+    /// `none` (nobody held a context: all idle).
+    pub split_by: String,
 }
 
 /// PUE 1.0: intervals written before the field existed had no overhead applied.
@@ -174,6 +208,19 @@ pub struct ProcessEnergy {
     /// Since greentop first saw the process.
     pub joules_total: f64,
     pub gco2_total: f64,
+    // --- GPU activity from eBPF in this interval (docs/gpu-probes.md) ---
+    /// CUDA context switches (`cuCtxSetCurrent`, `cuCtxPush/PopCurrent`).
+    #[serde(default)]
+    pub gpu_ctx_switches: u64,
+    /// Kernel and graph launches (0 unless `--gpu-probes all`).
+    #[serde(default)]
+    pub gpu_launches: u64,
+    /// Time blocked in CUDA sync calls that returned in the interval, summed over threads.
+    #[serde(default)]
+    pub gpu_sync_wait_seconds: f64,
+    /// ioctls on NVIDIA device files.
+    #[serde(default)]
+    pub gpu_ioctls: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<Vec<ThreadEnergy>>,
 }
@@ -187,6 +234,15 @@ pub struct ThreadEnergy {
     /// CPU package + DRAM energy of the thread in this interval.
     pub joules: f64,
     pub gco2: f64,
+    // --- GPU activity from eBPF, as for the process ---
+    #[serde(default)]
+    pub gpu_ctx_switches: u64,
+    #[serde(default)]
+    pub gpu_launches: u64,
+    #[serde(default)]
+    pub gpu_sync_wait_seconds: f64,
+    #[serde(default)]
+    pub gpu_ioctls: u64,
 }
 
 /// Energy of one domain (package, DRAM, GPU, …) over the interval.

@@ -31,6 +31,8 @@ pub fn open_ledger(args: &CommonArgs) -> anyhow::Result<Box<dyn CpuLedger>> {
         opts.table_slots = slots;
     }
     opts.overflow_entries = args.ledger_overflow_entries;
+    opts.gpu.mode = args.gpu_probe_mode();
+    opts.gpu.libraries.clone_from(&args.cuda_lib);
     let reason = match args.ledger {
         LedgerChoice::Procfs => "/proc sampling was asked for (--ledger procfs)".to_string(),
         LedgerChoice::Ebpf | LedgerChoice::Auto => match EbpfLedger::new(&opts) {

@@ -7,6 +7,7 @@ use agent::probes::ebpf::EbpfLedger;
 use agent::probes::loader::{LoadOptions, error_chain};
 use agent::probes::{CpuLedger, LedgerSample, ProcessSample};
 
+pub mod cuda;
 pub mod policy;
 pub mod wakers;
 

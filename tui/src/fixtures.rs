@@ -103,10 +103,12 @@ const PROCS: [Proc; 8] = [
     },
 ];
 
-fn process(p: &Proc, tick: u32, interval_s: f64, g_per_j: f64) -> ProcessEnergy {
+/// `gpu`: the training job drives a GPU, and the eBPF probes see its CUDA calls.
+fn process(p: &Proc, tick: u32, interval_s: f64, g_per_j: f64, gpu: bool) -> ProcessEnergy {
     // A gentle, deterministic wobble so sparklines have a shape.
     let wobble = 1.0 + 0.25 * f64::from(tick % 4) / 3.0;
     let joules = p.joules * wobble * interval_s;
+    let cuda = gpu && p.pid == 2301;
     let threads = (p.pid == 2301).then(|| {
         vec![
             ThreadEnergy {
@@ -116,6 +118,10 @@ fn process(p: &Proc, tick: u32, interval_s: f64, g_per_j: f64) -> ProcessEnergy 
                 exited: false,
                 joules: joules * 0.6,
                 gco2: joules * 0.6 * g_per_j,
+                gpu_ctx_switches: if cuda { 4 } else { 0 },
+                gpu_launches: if cuda { 1450 } else { 0 },
+                gpu_sync_wait_seconds: if cuda { 0.12 * interval_s } else { 0.0 },
+                gpu_ioctls: if cuda { 12 } else { 0 },
             },
             ThreadEnergy {
                 tid: 2305,
@@ -124,6 +130,9 @@ fn process(p: &Proc, tick: u32, interval_s: f64, g_per_j: f64) -> ProcessEnergy 
                 exited: false,
                 joules: joules * 0.4,
                 gco2: joules * 0.4 * g_per_j,
+                gpu_launches: if cuda { 620 } else { 0 },
+                gpu_sync_wait_seconds: if cuda { 0.3 * interval_s } else { 0.0 },
+                ..ThreadEnergy::default()
             },
         ]
     });
@@ -146,6 +155,10 @@ fn process(p: &Proc, tick: u32, interval_s: f64, g_per_j: f64) -> ProcessEnergy 
         gco2: joules * g_per_j,
         joules_total: 0.0,
         gco2_total: 0.0,
+        gpu_ctx_switches: if cuda { 4 } else { 0 },
+        gpu_launches: if cuda { 2070 } else { 0 },
+        gpu_sync_wait_seconds: if cuda { 0.42 * interval_s } else { 0.0 },
+        gpu_ioctls: if cuda { 12 } else { 0 },
         threads,
     }
 }
@@ -157,7 +170,7 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
     let g_per_j = intensity / 3.6e6;
     let processes: Vec<ProcessEnergy> = PROCS
         .iter()
-        .map(|p| process(p, tick, interval_s, g_per_j))
+        .map(|p| process(p, tick, interval_s, g_per_j, gpu))
         .collect();
     let attributed: f64 = processes.iter().map(|p| p.joules).sum();
     let cpu_joules = (55.0 + 5.0 * f64::from(tick % 5)) * interval_s;
@@ -259,6 +272,8 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
             pue: 1.0,
             gco2: total * g_per_j,
             jobs: Vec::new(),
+            gpu_probes: None,
+            gpu_split: Vec::new(),
         },
         processes,
     }

@@ -85,6 +85,16 @@ pub fn format_pct(pct: f64) -> String {
     }
 }
 
+/// An event rate, about three significant digits: `0.50`, `12.3`, `850`, `1.45k`, `2.10M`.
+pub fn format_rate(per_s: f64) -> String {
+    match per_s.abs() {
+        r if !r.is_finite() => "-".to_string(),
+        r if r < 999.5 => sig3(per_s),
+        r if r < 999_500.0 => format!("{}k", sig3(per_s / 1e3)),
+        _ => format!("{}M", sig3(per_s / 1e6)),
+    }
+}
+
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// The last `width` values as block characters scaled to their maximum; a zero is a
@@ -141,6 +151,21 @@ mod tests {
             (f64::NAN, "-"),
         ] {
             assert_eq!(format_watts(watts), text, "{watts}");
+        }
+    }
+
+    #[test]
+    fn rate_table() {
+        for (per_s, text) in [
+            (0.0, "0.00"),
+            (0.5, "0.50"),
+            (12.34, "12.3"),
+            (850.0, "850"),
+            (1450.0, "1.45k"),
+            (2_100_000.0, "2.10M"),
+            (f64::INFINITY, "-"),
+        ] {
+            assert_eq!(format_rate(per_s), text, "{per_s}");
         }
     }
 

@@ -22,6 +22,10 @@ const TARGETS: &[(&str, &str)] = &[
         "render time for 2,000 processes at 200x60, and greentop's CPU at 1 s refresh (gt-bench-tui; root, tmux)",
     ),
     (
+        "gpu",
+        "ns per CUDA call with the GPU uprobes vs an unprobed call, and per syscall/ioctl with the NVIDIA ioctl counter (gt-bench gpu; root, cc)",
+    ),
+    (
         "ticks",
         "ledger tick cost with and without 2,000 idle processes (gt-bench ticks; needs root)",
     ),

@@ -10,6 +10,9 @@ use crate::probes::{CpuTime, ProcessSample, ThreadSample};
 
 const SECOND_NS: u64 = 1_000_000_000;
 
+/// GPU energy split by the eBPF probes' activity.
+mod gpu;
+
 /// A process with one thread per entry of `ns_by_package`.
 pub(super) fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
     let packages = threads.first().map_or(1, |t| t.len());
@@ -21,7 +24,7 @@ pub(super) fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
             comm: format!("t{i}"),
             on_cpu_ns: by_package.iter().sum(),
             on_cpu_ns_by_package: by_package.to_vec(),
-            exited: false,
+            ..ThreadSample::default()
         })
         .collect();
     let mut by_package = vec![0; packages];
@@ -59,6 +62,7 @@ pub(super) fn sample(
         cpu_package: (0..cpus).map(|c| c / cpus_per_package).collect(),
         processes,
         health: Default::default(),
+        gpu: None,
     }
 }
 

@@ -1,13 +1,17 @@
 //! The eBPF ledger's user side: each tick flips the epoch, waits for programs still
 //! writing the old one, drains its per-CPU tables and the overflow map, and applies
-//! lifecycle events, producing per-thread and per-process deltas.
+//! lifecycle events, producing per-thread and per-process deltas; the GPU probes'
+//! counters join them per thread (`gpu::GpuProbes`).
 use std::collections::HashMap;
 use std::ptr;
 use std::time::Instant;
 
-use agent_common::{CpuSlot, CpuTable, EPOCHS, LedgerStats, LifecycleEvent, OverflowKey, names};
+use agent_common::{
+    CpuSlot, CpuTable, EPOCHS, LedgerStats, LifecycleEvent, OverflowKey, event_kind, names,
+};
 use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 
+use super::gpu::{GpuCalls, GpuProbes};
 use super::loader::{self, LoadError, LoadOptions, LoadedProbes, SliceSource};
 use super::tasks::TaskTable;
 use super::{
@@ -20,11 +24,12 @@ mod sys;
 pub use sys::boottime_ns;
 use sys::{run_on_cpu, wait_for_running_programs};
 
-/// On-CPU time of one thread in the interval being drained.
+/// On-CPU time and GPU activity of one thread in the interval being drained.
 #[derive(Default)]
 struct ThreadAcc {
     on_cpu_ns: u64,
     by_package: Vec<u64>,
+    gpu: GpuCalls,
 }
 
 pub struct EbpfLedger {
@@ -35,6 +40,8 @@ pub struct EbpfLedger {
     overflow: PerCpuHashMap<MapData, OverflowKey, u64>,
     stats: PerCpuArray<MapData, LedgerStats>,
     events: RingBuf<MapData>,
+    /// GPU probes (their maps, too, go before the links); `None` when off.
+    gpu: Option<GpuProbes>,
     _probes: LoadedProbes,
     fidelity: Fidelity,
     topology: Topology,
@@ -47,6 +54,9 @@ pub struct EbpfLedger {
     last_prog_stats: (u64, u64),
     /// Events stamped after the current flip wait for the next tick.
     pending: Vec<LifecycleEvent>,
+    /// Processes that exec'd, and threads that exited, in this tick's events.
+    execs: Vec<u32>,
+    exits: Vec<(u32, u32)>,
     scratch: HashMap<(u32, u32), ThreadAcc>,
     possible_cpus: usize,
     online_cpus: Vec<u32>,
@@ -71,6 +81,12 @@ impl EbpfLedger {
             attach: probes.attach.clone(),
             notes: probes.notes.clone(),
         };
+        let gpu = GpuProbes::new(
+            &mut probes.ebpf,
+            &opts.gpu,
+            &opts.procfs_root,
+            probes.gpu.clone(),
+        )?;
         let topology = Topology::read(&opts.sysfs_root, possible_cpus);
         let mut ledger = EbpfLedger {
             tables,
@@ -79,6 +95,7 @@ impl EbpfLedger {
             overflow,
             stats,
             events,
+            gpu,
             _probes: probes,
             fidelity,
             topology,
@@ -89,6 +106,8 @@ impl EbpfLedger {
             last_switches: 0,
             last_prog_stats: (0, 0),
             pending: Vec::new(),
+            execs: Vec::new(),
+            exits: Vec::new(),
             scratch: HashMap::new(),
             possible_cpus,
             online_cpus: aya::util::online_cpus().map_err(|(_, err)| LoadError::Cpus(err))?,
@@ -156,7 +175,14 @@ impl EbpfLedger {
         }
         self.pending.sort_by_key(|e| e.ts_ns);
         let ready = self.pending.partition_point(|e| e.ts_ns <= until_boot_ns);
+        self.execs.clear();
+        self.exits.clear();
         for event in self.pending.drain(..ready) {
+            match event.kind {
+                event_kind::EXEC => self.execs.push(event.tgid),
+                event_kind::EXIT => self.exits.push((event.tgid, event.tid)),
+                _ => {}
+            }
             self.tasks.apply(&event);
         }
     }
@@ -229,6 +255,7 @@ impl EbpfLedger {
                 ..ProcessSample::default()
             });
             sample.on_cpu_ns += acc.on_cpu_ns;
+            sample.gpu.add(&acc.gpu);
             for (sum, ns) in sample.on_cpu_ns_by_package.iter_mut().zip(&acc.by_package) {
                 *sum += ns;
             }
@@ -243,6 +270,7 @@ impl EbpfLedger {
                 on_cpu_ns: acc.on_cpu_ns,
                 on_cpu_ns_by_package: acc.by_package,
                 exited,
+                gpu: acc.gpu,
             });
         }
         self.scratch = scratch;
@@ -306,6 +334,7 @@ impl CpuLedger for EbpfLedger {
         self.apply_events(flip_boot_ns);
         let (cpus, losses) = self.drain_table(parity, interval)?;
         self.drain_overflow(parity)?;
+        self.drain_gpu()?;
         let health = self.health(losses)?;
         let processes = self.build_processes();
         self.tasks.end_tick();
@@ -318,6 +347,7 @@ impl CpuLedger for EbpfLedger {
                 .collect(),
             processes,
             health,
+            gpu: self.gpu.as_mut().map(GpuProbes::status),
         })
     }
 

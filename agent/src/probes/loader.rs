@@ -3,17 +3,21 @@
 //! scheduler's runtime or reads the clock) and attaches every probe (`attach.rs`).
 use std::path::{Path, PathBuf};
 
-use agent_common::{TABLE_SLOTS, TaskOffsets, names};
+use agent_common::{FileOffsets, TABLE_SLOTS, TaskOffsets, names};
 use aya::{Btf, EbpfLoader, Endianness};
 
 use super::btf;
+use super::gpu::GpuOptions;
 
 mod attach;
-pub use attach::attach_with_fallback;
+mod gpu;
 use attach::{
     Attacher, attach_ledger_switch, attach_lifecycle_exec, attach_lifecycle_exit,
     attach_lifecycle_fork, attach_lifecycle_rename, load_ledger_flush,
 };
+pub use attach::{attach_uprobe, attach_with_fallback};
+pub use gpu::GpuLoaded;
+use gpu::{attach_gpu, gpu_file_offsets, size_gpu_maps};
 
 /// The eBPF object built by `agent/build.rs`.
 pub static EBPF_OBJECT: &[u8] =
@@ -31,6 +35,8 @@ pub struct LoadOptions {
     /// Time slices with the clock even where the scheduler's runtime is readable (to
     /// compare the two; production never sets it).
     pub clock_ledger: bool,
+    /// GPU probes: which, and where to look for libcuda and NVIDIA devices.
+    pub gpu: GpuOptions,
 }
 
 impl LoadOptions {
@@ -41,6 +47,7 @@ impl LoadOptions {
             table_slots: TABLE_SLOTS as u32,
             overflow_entries: None,
             clock_ledger: false,
+            gpu: GpuOptions::default(),
         }
     }
 }
@@ -91,6 +98,7 @@ pub struct LoadedProbes {
     pub notes: Vec<String>,
     pub possible_cpus: usize,
     pub overflow_entries: u32,
+    pub gpu: GpuLoaded,
 }
 
 /// Loads and attaches the ledger and lifecycle programs.
@@ -108,7 +116,8 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
         }
     };
     let offsets = task_offsets_for(opts, btf.is_some(), &btf_path, &mut notes);
-    let probes = load_with(opts, btf.as_ref(), offsets, notes.clone())?;
+    let files = gpu_file_offsets(btf.is_some(), &btf_path);
+    let probes = load_with(opts, btf.as_ref(), (offsets, files.clone()), notes.clone())?;
     if probes.attach != "tracepoint" || !offsets.runtime_ledger() {
         return Ok(probes);
     }
@@ -122,7 +131,7 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
         sum_exec_runtime: 0,
         ..offsets
     };
-    load_with(opts, btf.as_ref(), clock, notes)
+    load_with(opts, btf.as_ref(), (clock, files), notes)
 }
 
 /// The `task_struct` offsets from BTF, with the runtime offset only where the runtime
@@ -166,11 +175,11 @@ fn clock_note(reason: &str) -> String {
     )
 }
 
-/// Loads the object with `offsets` and attaches every probe.
+/// Loads the object with the task (and fd-table) offsets and attaches every probe.
 fn load_with(
     opts: &LoadOptions,
     btf: Option<&Btf>,
-    offsets: TaskOffsets,
+    (offsets, files): (TaskOffsets, Result<FileOffsets, String>),
     mut notes: Vec<String>,
 ) -> Result<LoadedProbes, LoadError> {
     let possible_cpus = aya::util::nr_cpus().map_err(|(_, err)| LoadError::Cpus(err))?;
@@ -185,7 +194,10 @@ fn load_with(
         .clamp(1, TABLE_SLOTS as u32)
         .next_power_of_two()
         - 1;
-    let mut ebpf = EbpfLoader::new()
+    let file_offsets = files.clone().unwrap_or_default();
+    let mut loader = EbpfLoader::new();
+    size_gpu_maps(&mut loader, &file_offsets, pid_max);
+    let mut ebpf = loader
         .btf(btf)
         .override_global(names::GLOBAL_SLOT_MASK, &slot_mask, true)
         .override_global(names::GLOBAL_TASK_OFFSETS, &offsets, true)
@@ -197,11 +209,13 @@ fn load_with(
         .map_err(|source| LoadError::Load {
             source: Box::new(source),
         })?;
-    let (attach, flush) = attach_all(&mut Attacher {
+    let mut at = Attacher {
         ebpf: &mut ebpf,
         btf,
         notes: &mut notes,
-    })?;
+    };
+    let (attach, flush) = attach_all(&mut at)?;
+    let gpu = attach_gpu(&mut at, opts, files);
     let switch_program = format!(
         "ledger_switch_{}",
         match attach.as_str() {
@@ -224,6 +238,7 @@ fn load_with(
         notes,
         possible_cpus,
         overflow_entries,
+        gpu,
     })
 }
 
@@ -305,6 +320,9 @@ mod tests {
             (4096, 16 << 20),
         ] {
             assert_eq!(ringbuf_bytes(cpus), want, "cpus {cpus}");
+        }
+        for (pid_max, want) in [(100, 4096), (32_768, 8192), (4_194_304, 65_536)] {
+            assert_eq!(gpu::gpu_thread_entries(pid_max), want, "pid_max {pid_max}");
         }
     }
 

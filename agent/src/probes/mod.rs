@@ -5,11 +5,14 @@
 //! ([`procfs::ProcLedger`], lower fidelity, for when probes cannot load).
 pub mod btf;
 pub mod ebpf;
+pub mod gpu;
 pub mod loader;
 pub mod procfs;
 pub mod tasks;
 
 use std::time::Duration;
+
+pub use gpu::{GpuCalls, GpuProbeStatus};
 
 /// How the ledger measures, and why, so the user can be told.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct ThreadSample {
     pub on_cpu_ns_by_package: Vec<u64>,
     /// The thread exited during this interval.
     pub exited: bool,
+    /// CUDA calls and NVIDIA ioctls of the thread (eBPF ledger only).
+    pub gpu: GpuCalls,
 }
 
 /// One process's CPU time in one interval: the sum of its threads.
@@ -71,6 +76,8 @@ pub struct ProcessSample {
     pub on_cpu_ns_by_package: Vec<u64>,
     /// The process (all of its threads) exited during this interval.
     pub exited: bool,
+    /// The sum of its threads' GPU activity.
+    pub gpu: GpuCalls,
     pub threads: Vec<ThreadSample>,
 }
 
@@ -117,6 +124,8 @@ pub struct LedgerSample {
     /// Processes that ran, or exited, during the interval. Idle ones are absent.
     pub processes: Vec<ProcessSample>,
     pub health: LedgerHealth,
+    /// The GPU probes' state; `None` when they are off or the ledger is /proc.
+    pub gpu: Option<GpuProbeStatus>,
 }
 
 /// Errors of a ledger tick.

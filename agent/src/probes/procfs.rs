@@ -227,6 +227,7 @@ impl CpuLedger for ProcLedger {
             packages: self.topology.packages.clone(),
             processes,
             health: LedgerHealth::default(),
+            gpu: None,
         })
     }
 
@@ -338,6 +339,7 @@ fn thread_delta(
         on_cpu_ns: delta_ns,
         on_cpu_ns_by_package: by_package,
         exited: false,
+        gpu: Default::default(),
     }))
 }
 
@@ -364,6 +366,7 @@ fn process_sample(
         on_cpu_ns: threads.iter().map(|t| t.on_cpu_ns).sum(),
         on_cpu_ns_by_package: by_package,
         exited: false,
+        gpu: Default::default(),
         threads,
     }
 }
@@ -379,6 +382,7 @@ fn exited_sample(tgid: u32, state: ProcState, width: usize, ns_per_tick: u64) ->
         on_cpu_ns: 0,
         on_cpu_ns_by_package: vec![0; width],
         exited: true,
+        gpu: Default::default(),
         threads: Vec::new(),
     }
 }

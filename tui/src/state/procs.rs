@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use agent::model::{Interval, ProcessEnergy};
 
+use super::gpu_calls::GpuCallRates;
 use super::history::{History, PROCESS_SAMPLES};
 
 /// A process's identity: pid alone is reused, (pid, start time) is not.
@@ -23,6 +24,8 @@ pub struct ThreadRow {
     pub joules_total: f64,
     pub gco2_total: f64,
     pub exited: bool,
+    /// GPU activity over the last interval (eBPF probes); `None` when there was none.
+    pub gpu_calls: Option<GpuCallRates>,
 }
 
 /// One process as the table shows it.
@@ -41,6 +44,8 @@ pub struct ProcRow {
     pub gpu_pct: Option<f64>,
     /// GPUs the process was on in the last interval.
     pub gpus: Vec<u32>,
+    /// GPU activity over the last interval (eBPF probes); `None` when there was none.
+    pub gpu_calls: Option<GpuCallRates>,
     /// Joules of the last interval / its length.
     pub watts: f64,
     pub gco2_per_h: f64,
@@ -80,10 +85,12 @@ impl ProcRow {
         self.gco2_per_h = 0.0;
         self.gpu_pct = None;
         self.gpus.clear();
+        self.gpu_calls = None;
         self.history.push(0.0);
         for thread in self.threads.values_mut() {
             thread.cpu_pct = 0.0;
             thread.watts = 0.0;
+            thread.gpu_calls = None;
         }
     }
 
@@ -101,10 +108,12 @@ impl ProcRow {
         self.seen_s += wall_s;
         self.gpu_pct = gpu.map(|(pct, _)| *pct);
         self.gpus = gpu.map(|(_, ids)| ids.clone()).unwrap_or_default();
+        self.gpu_calls = GpuCallRates::of_process(p, wall_s);
         self.history.push(self.watts);
         for thread in self.threads.values_mut() {
             thread.cpu_pct = 0.0;
             thread.watts = 0.0;
+            thread.gpu_calls = None;
         }
         for t in p.threads.iter().flatten() {
             let row = self.threads.entry(t.tid).or_insert_with(|| ThreadRow {
@@ -117,6 +126,7 @@ impl ProcRow {
             row.joules_total += t.joules;
             row.gco2_total += t.gco2;
             row.exited = t.exited;
+            row.gpu_calls = GpuCallRates::of_thread(t, wall_s);
         }
     }
 }

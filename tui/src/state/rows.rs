@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::gpu_calls::GpuCallRates;
 use super::procs::{ProcKey, ProcRow, Processes};
 
 /// Table columns, in screen order; `<` and `>` walk this order.
@@ -14,6 +15,10 @@ pub enum SortKey {
     Command,
     Cpu,
     Gpu,
+    /// Share of wall time blocked in CUDA sync calls (eBPF probes).
+    GpuSync,
+    /// CUDA kernel and graph launches per second (eBPF probes, `--gpu-probes all`).
+    GpuLaunches,
     Watts,
     Joules,
     Gco2,
@@ -21,13 +26,15 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 10] = [
+    pub const ALL: [SortKey; 12] = [
         SortKey::Pid,
         SortKey::User,
         SortKey::Job,
         SortKey::Command,
         SortKey::Cpu,
         SortKey::Gpu,
+        SortKey::GpuSync,
+        SortKey::GpuLaunches,
         SortKey::Watts,
         SortKey::Joules,
         SortKey::Gco2,
@@ -42,6 +49,8 @@ impl SortKey {
             SortKey::Command => "COMMAND",
             SortKey::Cpu => "CPU%",
             SortKey::Gpu => "GPU%",
+            SortKey::GpuSync => "SYNC%",
+            SortKey::GpuLaunches => "LNCH/s",
             SortKey::Watts => "W",
             SortKey::Joules => "J",
             SortKey::Gco2 => "gCO₂",
@@ -142,6 +151,8 @@ pub struct DisplayRow {
     pub depth: usize,
     pub cpu_pct: f64,
     pub gpu_pct: Option<f64>,
+    /// GPU activity from the eBPF probes; `None` when there was none.
+    pub gpu_calls: Option<GpuCallRates>,
     pub watts: f64,
     pub joules: f64,
     pub gco2: f64,
@@ -160,6 +171,7 @@ impl DisplayRow {
             depth: 0,
             cpu_pct: p.cpu_pct,
             gpu_pct: p.gpu_pct,
+            gpu_calls: p.gpu_calls,
             watts: p.watts,
             joules: p.joules_total,
             gco2: p.gco2_total,
@@ -196,6 +208,10 @@ fn compare(a: &DisplayRow, b: &DisplayRow, opts: &ViewOptions) -> Ordering {
             .gpu_pct
             .unwrap_or(-1.0)
             .total_cmp(&b.gpu_pct.unwrap_or(-1.0)),
+        SortKey::GpuSync => gpu_key(a, |g| g.sync_pct).total_cmp(&gpu_key(b, |g| g.sync_pct)),
+        SortKey::GpuLaunches => {
+            gpu_key(a, |g| g.launches_per_s).total_cmp(&gpu_key(b, |g| g.launches_per_s))
+        }
         SortKey::Watts => a.watts.total_cmp(&b.watts),
         SortKey::Joules => a.joules.total_cmp(&b.joules),
         SortKey::Gco2 => a.gco2.total_cmp(&b.gco2),
@@ -210,6 +226,11 @@ fn compare(a: &DisplayRow, b: &DisplayRow, opts: &ViewOptions) -> Ordering {
     primary
         .then(a.id.cmp(&b.id))
         .then(a.command.cmp(&b.command))
+}
+
+/// A GPU activity figure to sort by; rows without any sort below zero.
+fn gpu_key(row: &DisplayRow, figure: fn(&GpuCallRates) -> f64) -> f64 {
+    row.gpu_calls.as_ref().map_or(-1.0, figure)
 }
 
 /// The rows to show, in order.
@@ -286,6 +307,7 @@ fn with_threads(rows: Vec<DisplayRow>, procs: &Processes) -> Vec<DisplayRow> {
             depth,
             cpu_pct: t.cpu_pct,
             gpu_pct: None,
+            gpu_calls: t.gpu_calls,
             watts: t.watts,
             joules: t.joules_total,
             gco2: t.gco2_total,
@@ -322,6 +344,7 @@ fn grouped(shown: &[&ProcRow], grouping: Grouping) -> Vec<DisplayRow> {
             depth: 0,
             cpu_pct: 0.0,
             gpu_pct: None,
+            gpu_calls: None,
             watts: 0.0,
             joules: 0.0,
             gco2: 0.0,
@@ -337,6 +360,7 @@ fn grouped(shown: &[&ProcRow], grouping: Grouping) -> Vec<DisplayRow> {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
         };
+        row.gpu_calls = GpuCallRates::sum(row.gpu_calls, p.gpu_calls);
         row.watts += p.watts;
         row.joules += p.joules_total;
         row.gco2 += p.gco2_total;

@@ -66,3 +66,41 @@ fn filter_hides_the_parent_and_the_child_becomes_a_root() {
         vec![(7, 0)]
     );
 }
+
+#[test]
+fn gpu_call_columns_sort_active_rows_first_and_groups_sum_them() {
+    let mut interval = Interval {
+        interval_s: 1.0,
+        ..Interval::default()
+    };
+    for (pid, launches, sync_s) in [(1, 0, 0.0), (2, 500, 0.2), (3, 100, 0.9)] {
+        interval.processes.push(ProcessEnergy {
+            pid,
+            comm: format!("c{pid}"),
+            user: "ann".into(),
+            gpu_launches: launches,
+            gpu_sync_wait_seconds: sync_s,
+            ..ProcessEnergy::default()
+        });
+    }
+    let mut procs = Processes::default();
+    procs.apply(&interval, 1);
+    for (sort, want) in [
+        (SortKey::GpuLaunches, [2, 3, 1]),
+        (SortKey::GpuSync, [3, 2, 1]),
+    ] {
+        let opts = ViewOptions {
+            sort,
+            ..ViewOptions::default()
+        };
+        let ids: Vec<u32> = visible_rows(&procs, &opts).iter().map(|r| r.id).collect();
+        assert_eq!(ids, want, "{sort:?}");
+    }
+    let opts = ViewOptions {
+        grouping: Grouping::User,
+        ..ViewOptions::default()
+    };
+    let group = visible_rows(&procs, &opts)[0].gpu_calls.unwrap();
+    assert_eq!(group.launches_per_s, 600.0);
+    assert!((group.sync_pct - 110.0).abs() < 1e-9, "{group:?}");
+}

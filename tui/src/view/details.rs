@@ -1,5 +1,6 @@
 //! The details pane (`Enter`): the selected process's power sparkline, identity,
-//! totals with everyday equivalents, GPUs, and its threads' shares of the energy.
+//! totals with everyday equivalents, GPUs and CUDA activity, and its threads' shares
+//! of the energy (and of the CUDA calls).
 use agent::carbon::equivalents::Equivalents;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,7 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use crate::app::App;
-use crate::format::{format_duration, format_gco2, format_joules, format_watts, sparkline};
+use crate::format::{
+    format_duration, format_gco2, format_joules, format_pct, format_rate, format_watts, sparkline,
+};
+use crate::state::gpu_calls::GpuCallRates;
 use crate::state::procs::ProcRow;
 use crate::state::rows::RowKind;
 use crate::view::theme::Theme;
@@ -77,6 +81,15 @@ pub fn detail_lines(p: &ProcRow, width: u16, theme: Theme) -> Vec<Line<'static>>
             label("  GPUs "),
             Span::raw(gpus),
         ]),
+    ];
+    if let Some(g) = p.gpu_calls {
+        lines.push(Line::from(vec![
+            label("CUDA "),
+            Span::raw(cuda_summary(&g)),
+        ]));
+    }
+    let cuda = p.gpu_calls.is_some();
+    lines.extend([
         Line::from(vec![
             label("since seen "),
             Span::raw(format!(
@@ -96,14 +109,26 @@ pub fn detail_lines(p: &ProcRow, width: u16, theme: Theme) -> Vec<Line<'static>>
                 format_pct_of(eq.tree_years)
             )),
         ]),
-        Line::from(Span::styled(
-            format!(
-                "{:>8} {:<16} {:>9} {:>9} {:>6}",
-                "TID", "THREAD", "W now", "J total", "share"
-            ),
-            theme.bar(),
-        )),
-    ];
+    ]);
+    lines.extend(thread_lines(p, cuda, theme));
+    lines
+}
+
+/// The thread table: each thread's power, energy and share, and with CUDA activity its
+/// launches per second and sync wait.
+fn thread_lines(p: &ProcRow, cuda: bool, theme: Theme) -> Vec<Line<'static>> {
+    let gpu_header = if cuda {
+        format!(" {:>7} {:>6}", "LNCH/s", "SYNC%")
+    } else {
+        String::new()
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{:>8} {:<16} {:>9} {:>9} {:>6}{gpu_header}",
+            "TID", "THREAD", "W now", "J total", "share"
+        ),
+        theme.bar(),
+    ))];
     let total: f64 = p.threads.values().map(|t| t.joules_total).sum();
     let mut threads: Vec<_> = p.threads.values().collect();
     threads.sort_by(|a, b| {
@@ -117,7 +142,7 @@ pub fn detail_lines(p: &ProcRow, width: u16, theme: Theme) -> Vec<Line<'static>>
         } else {
             0.0
         };
-        let line = format!(
+        let mut line = format!(
             "{:>8} {:<16} {:>9} {:>9} {:>5.1}%",
             t.tid,
             crate::format::truncate(&t.comm, 16),
@@ -125,6 +150,14 @@ pub fn detail_lines(p: &ProcRow, width: u16, theme: Theme) -> Vec<Line<'static>>
             format_joules(t.joules_total),
             share
         );
+        if cuda {
+            let g = t.gpu_calls.unwrap_or_default();
+            line.push_str(&format!(
+                " {:>7} {:>6}",
+                format_rate(g.launches_per_s),
+                format_pct(g.sync_pct)
+            ));
+        }
         lines.push(if t.exited {
             Line::styled(line, theme.fading())
         } else {
@@ -156,6 +189,17 @@ impl Widget for DetailsPane<'_> {
         block.render(area, buf);
         Paragraph::new(detail_lines(p, inner.width, theme)).render(inner, buf);
     }
+}
+
+/// One line of CUDA activity: what the eBPF probes saw in the last interval.
+fn cuda_summary(g: &GpuCallRates) -> String {
+    format!(
+        "{} launches/s · {} ctx switches/s · {}% sync wait · {} NVIDIA ioctls/s",
+        format_rate(g.launches_per_s),
+        format_rate(g.ctx_per_s),
+        format_pct(g.sync_pct),
+        format_rate(g.ioctls_per_s)
+    )
 }
 
 /// Metres, in the unit a person would say: "12 mm", "3.4 m", "12 km".
@@ -236,17 +280,34 @@ mod tests {
             .map(|l| l.to_string())
             .collect();
         assert!(text[2].contains("GPU0 (85% SM in all)"), "{text:?}");
+        assert_eq!(
+            text[3],
+            "CUDA 2.07k launches/s · 4.00 ctx switches/s · 42.0% sync wait · 12.0 NVIDIA ioctls/s"
+        );
         assert!(
-            text[6].ends_with("60.0%") && text[6].contains("python"),
+            text[7].ends_with("60.0%   1.45k   12.0") && text[7].contains("python"),
             "{text:?}"
         );
         assert!(
-            text[7].ends_with("40.0%") && text[7].contains("pt_autograd_0"),
+            text[8].ends_with("40.0%     620   30.0") && text[8].contains("pt_autograd_0"),
             "{text:?}"
         );
         assert!(
-            text[4].contains("by car") && text[4].contains("tree's year"),
+            text[5].contains("by car") && text[5].contains("tree's year"),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn without_cuda_activity_there_is_no_cuda_line() {
+        let mut app = App::new(1.0, OWN_PID, false);
+        update(&mut app, Msg::Interval(Box::new(interval(1, false))));
+        let p = selected_process(&app).unwrap();
+        let text: Vec<String> = detail_lines(p, 80, Theme::new(false))
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert!(text.iter().all(|l| !l.starts_with("CUDA")), "{text:?}");
+        assert!(text[5].ends_with("share"), "no GPU call columns: {text:?}");
     }
 }

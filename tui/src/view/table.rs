@@ -7,7 +7,7 @@ use ratatui::text::{Line, Text};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState, Widget};
 
 use crate::app::App;
-use crate::format::{format_gco2, format_joules, format_pct, format_watts, truncate};
+use crate::format::{format_gco2, format_joules, format_pct, format_rate, format_watts, truncate};
 use crate::state::rows::{DisplayRow, Grouping, RowKind, SortKey};
 use crate::view::theme::Theme;
 
@@ -20,6 +20,8 @@ fn width(key: SortKey) -> u16 {
         SortKey::Command => COMMAND_MIN,
         SortKey::Cpu => 6,
         SortKey::Gpu => 5,
+        SortKey::GpuSync => 6,
+        SortKey::GpuLaunches => 7,
         SortKey::Watts => 8,
         SortKey::Joules => 8,
         SortKey::Gco2 => 8,
@@ -30,7 +32,7 @@ fn width(key: SortKey) -> u16 {
 const COMMAND_MIN: u16 = 14;
 
 /// Most important first: the columns kept when the screen is narrow.
-const PRIORITY: [SortKey; 10] = [
+const PRIORITY: [SortKey; 12] = [
     SortKey::Pid,
     SortKey::Command,
     SortKey::Watts,
@@ -41,6 +43,8 @@ const PRIORITY: [SortKey; 10] = [
     SortKey::Job,
     SortKey::User,
     SortKey::Gpu,
+    SortKey::GpuSync,
+    SortKey::GpuLaunches,
 ];
 
 /// The columns that fit in `width`, in screen order: a prefix of `PRIORITY`.
@@ -86,6 +90,15 @@ pub fn cell_text(row: &DisplayRow, key: SortKey) -> String {
         SortKey::Command => command_text(row),
         SortKey::Cpu => format_pct(row.cpu_pct),
         SortKey::Gpu => row.gpu_pct.map(format_pct).unwrap_or_default(),
+        SortKey::GpuSync => row
+            .gpu_calls
+            .map(|g| format_pct(g.sync_pct))
+            .unwrap_or_default(),
+        SortKey::GpuLaunches => row
+            .gpu_calls
+            .filter(|g| g.launches_per_s > 0.0)
+            .map(|g| format_rate(g.launches_per_s))
+            .unwrap_or_default(),
         SortKey::Watts => format_watts(row.watts),
         SortKey::Joules => format_joules(row.joules),
         SortKey::Gco2 => format_gco2(row.gco2),
@@ -212,7 +225,27 @@ mod tests {
     #[test]
     fn narrow_screens_drop_the_least_important_columns() {
         use SortKey::*;
-        assert_eq!(visible_columns(120).len(), 10);
+        assert_eq!(
+            visible_columns(120).len(),
+            12,
+            "the GPU call columns fit at 120"
+        );
+        assert_eq!(
+            visible_columns(108),
+            vec![
+                Pid,
+                User,
+                Job,
+                Command,
+                Cpu,
+                Gpu,
+                GpuSync,
+                Watts,
+                Joules,
+                Gco2,
+                Gco2PerHour
+            ]
+        );
         assert_eq!(
             visible_columns(80),
             vec![Pid, Job, Command, Cpu, Watts, Joules, Gco2, Gco2PerHour]

@@ -1,5 +1,6 @@
 //! Draining one finished epoch: the per-CPU tables (busy time per thread, span per
-//! CPU) and the overflow map, summed per thread and per CPU package.
+//! CPU) and the overflow map, summed per thread and per CPU package; and the GPU
+//! probes' per-thread counters.
 use agent_common::{CpuTable, OverflowKey, names};
 use aya::maps::PerCpuValues;
 
@@ -84,6 +85,23 @@ impl EbpfLedger {
                 acc.by_package[self.topology.package_index(cpu)] += ns;
             }
             self.overflow.remove(&key).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// The GPU probes' growth per thread since the last tick (after this tick's exec
+    /// and exit events, so new processes are looked at and exited threads read a
+    /// last time).
+    pub(super) fn drain_gpu(&mut self) -> Result<(), LedgerError> {
+        let Some(gpu) = self.gpu.as_mut() else {
+            return Ok(());
+        };
+        let deltas = gpu.sample(&mut self._probes.ebpf, &self.execs, &self.exits)?;
+        let packages = self.topology.packages.len().max(1);
+        for ((tgid, tid), calls) in deltas {
+            let acc = self.scratch.entry((tgid, tid)).or_default();
+            acc.by_package.resize(packages, 0);
+            acc.gpu.add(&calls);
         }
         Ok(())
     }

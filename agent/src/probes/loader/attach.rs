@@ -1,14 +1,20 @@
-//! One attach function per probe, so a new probe (the GPU uprobes next) is one more
-//! function called where the loader attaches. Each falls back from BTF tracepoints to
-//! raw tracepoints (and, for sched_switch, classic ones) and says which one took.
+//! One attach function per probe, so a new probe is one more function called where the
+//! loader attaches. Each falls back from BTF tracepoints to raw tracepoints (and, for
+//! sched_switch, classic ones) and says which one took. The GPU uprobes are loaded
+//! here and attached per library as libraries are found (`attach_uprobe`).
 use std::os::fd::RawFd;
+use std::path::Path;
 
 use aya::{
     Btf, Ebpf,
-    programs::{BtfTracePoint, Program, RawTracePoint, TracePoint},
+    programs::{
+        BtfTracePoint, Program, RawTracePoint, TracePoint, UProbe,
+        uprobe::{UProbeAttachLocation, UProbeScope},
+    },
 };
 
 use super::{LoadError, error_chain};
+use crate::probes::gpu::{GpuProbeMode, PROBE_GROUPS};
 
 /// What every attach function works on: the loaded object, the kernel's BTF if any,
 /// and the notes the user will see.
@@ -67,6 +73,67 @@ pub(super) fn load_ledger_flush(at: &mut Attacher) -> Option<RawFd> {
             None
         }
     }
+}
+
+/// The NVIDIA ioctl counter on `sys_enter`, a BTF tracepoint only (its fd-table walk
+/// needs BTF offsets anyway); returns how it was hooked, or why not.
+pub(super) fn attach_gpu_ioctl(at: &mut Attacher) -> Result<String, String> {
+    let btf = at.btf.ok_or("no kernel BTF")?;
+    attach_one(at.ebpf, "gpu_ioctl_btf", |prog| match prog {
+        Program::BtfTracePoint(p) => attach_btf(p, "sys_enter", btf),
+        _ => Err("not a tp_btf program".to_string()),
+    })
+    .map(|()| "tp_btf".to_string())
+}
+
+/// Loads the uprobe programs `mode` uses, not attached: libraries come and go, and
+/// `GpuProbes` attaches each one it finds. Returns what loaded and, per failure, a note.
+pub(super) fn load_gpu_uprobes(
+    at: &mut Attacher,
+    mode: GpuProbeMode,
+) -> (Vec<&'static str>, Vec<String>) {
+    let (mut loaded, mut notes) = (Vec::new(), Vec::new());
+    let programs = PROBE_GROUPS
+        .iter()
+        .filter(|g| g.enabled(mode))
+        .flat_map(|g| std::iter::once(g.program).chain(g.ret_program));
+    for name in programs {
+        let result = at
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| format!("program {name} missing from the object"))
+            .and_then(|prog| {
+                let prog: &mut UProbe = prog.try_into().map_err(|e| error_chain(&e))?;
+                prog.load().map_err(|e| error_chain(&e))
+            });
+        match result {
+            Ok(()) => loaded.push(name),
+            Err(err) => notes.push(format!("GPU uprobe {name} did not load: {err}")),
+        }
+    }
+    (loaded, notes)
+}
+
+/// Attaches a loaded uprobe program at the file `offset` in `path`, for every process
+/// that maps that file (now or later).
+pub fn attach_uprobe(
+    ebpf: &mut Ebpf,
+    program: &str,
+    path: &Path,
+    offset: u64,
+) -> Result<(), String> {
+    let prog: &mut UProbe = ebpf
+        .program_mut(program)
+        .ok_or_else(|| format!("program {program} missing"))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| error_chain(&e))?;
+    prog.attach(
+        UProbeAttachLocation::AbsoluteOffset(offset),
+        path,
+        UProbeScope::AllProcesses,
+    )
+    .map(drop)
+    .map_err(|e| error_chain(&e))
 }
 
 /// Attaches `<prefix>_btf`, else `<prefix>_raw`, else (`classic`) `<prefix>_tp`;

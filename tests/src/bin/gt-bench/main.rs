@@ -9,6 +9,9 @@
 //! tick is reported too), and the same ledger forced onto the clock (its fallback).
 //!
 //! `gt-bench wakers [ROUNDS] [SECS] [PROCESSES]`: the ledger in situ (`insitu.rs`).
+//!
+//! `gt-bench gpu [ROUNDS] [CALLS]`: ns per probed CUDA call and per syscall with the
+//! GPU probes on, against unprobed calls in the same run (`gpu.rs`).
 use std::time::{Duration, Instant};
 
 use agent::probes::CpuLedger;
@@ -18,6 +21,7 @@ use agent::probes::loader::{
 };
 use anyhow::{Context, anyhow, bail};
 
+mod gpu;
 mod insitu;
 
 struct Row {
@@ -55,6 +59,14 @@ fn main() -> anyhow::Result<()> {
                 num(3, 1000.0)? as usize,
             )
         }
+        Some("gpu") => {
+            let rounds = args.get(1).map_or(Ok(5), |s| s.parse()).context("ROUNDS")?;
+            let calls = args
+                .get(2)
+                .map_or(Ok(200_000), |s| s.parse())
+                .context("CALLS")?;
+            gpu::bench_gpu(rounds, calls)
+        }
         Some("ticks") => {
             let idle = args
                 .get(1)
@@ -64,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: gt-bench ebpf [ROUNDS] [SECS] | gt-bench wakers [ROUNDS] [SECS] [PROCESSES] \
-             | gt-bench ticks [IDLE_PROCESSES]"
+             | gt-bench ticks [IDLE_PROCESSES] | gt-bench gpu [ROUNDS] [CALLS]"
         ),
     }
 }
