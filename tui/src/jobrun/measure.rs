@@ -47,6 +47,7 @@ impl Measurer<'_> {
         )];
         let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let start = Instant::now();
+        signals::hold();
         let command = child::spawn(argv, &env, self.user)?;
         signals::forward_to(command.pid);
         let mut recorder = Recorder::new(JobTree::new(std::process::id(), since_ns));

@@ -8,7 +8,7 @@
 //! to greentop itself. A signal that was ignored when greentop started stays ignored,
 //! and the command inherits that (as under `nohup`).
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use libc::c_int;
 
@@ -27,6 +27,8 @@ pub const FORWARDED: [c_int; 7] = [
 static COMMAND_PID: AtomicI32 = AtomicI32::new(0);
 /// The last signal asking greentop to stop (INT, TERM, HUP, QUIT), else 0.
 static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Signals (bit `1 << signal`) that came while the command was being started.
+static PENDING: AtomicU64 = AtomicU64::new(0);
 
 /// Installs the forwarding handlers.
 pub fn install() -> io::Result<()> {
@@ -48,9 +50,28 @@ pub fn install() -> io::Result<()> {
     Ok(())
 }
 
-/// Forwards signals to `pid` from now on (0: to nobody).
+/// Forgets signals held for a command about to start: call it before spawning.
+pub fn hold() {
+    PENDING.store(0, Ordering::SeqCst);
+}
+
+/// Forwards signals to `pid` from now on (0: to nobody), first those that came
+/// since `hold` (the command may have run, and been signalled, before this).
 pub fn forward_to(pid: i32) {
     COMMAND_PID.store(pid, Ordering::SeqCst);
+    if pid > 0 {
+        send_pending(pid);
+    }
+}
+
+fn send_pending(pid: i32) {
+    let bits = PENDING.swap(0, Ordering::SeqCst);
+    for signal in FORWARDED {
+        if bits & (1 << signal) != 0 {
+            // SAFETY: kill is async-signal-safe and takes plain integers.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
 }
 
 /// The last INT, TERM, HUP or QUIT greentop received, from anyone.
@@ -72,11 +93,21 @@ extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, _context: *mu
     }
     // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
     let (code, sender) = unsafe { ((*info).si_code, (*info).si_pid()) };
-    let pid = COMMAND_PID.load(Ordering::SeqCst);
     // si_code > 0: sent by the kernel to the process group, the command has it.
-    if code <= 0 && pid > 0 && sender != pid {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, signal) };
+    if code <= 0 {
+        let pid = COMMAND_PID.load(Ordering::SeqCst);
+        if pid > 0 && sender != pid {
+            // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(pid, signal) };
+        } else if pid <= 0 {
+            // The command may be starting: hold the signal for it. If it got its
+            // pid meanwhile, whoever swaps PENDING first sends it, once.
+            PENDING.fetch_or(1 << signal, Ordering::SeqCst);
+            let pid = COMMAND_PID.load(Ordering::SeqCst);
+            if pid > 0 {
+                send_pending(pid);
+            }
+        }
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved_errno };

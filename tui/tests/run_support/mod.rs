@@ -2,11 +2,12 @@
 //! once with cc), running `greentop run` under a guard that kills its process
 //! group however the test ends, and reading its JSON report.
 #![allow(dead_code)] // each test file uses its own subset
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -45,46 +46,88 @@ pub fn job_cmd(args: &[&str]) -> Vec<String> {
 }
 
 /// A spawned `greentop run`, in its own process group, killed with everything in
-/// that group when dropped.
+/// that group when dropped. Its stdout and stderr are read by threads as they come.
 pub struct Running {
     pub child: Child,
+    stdout: Receiver<String>,
+    stdout_seen: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Running {
     /// Starts `greentop run OPTIONS -- COMMAND` with stdout and stderr piped.
     pub fn start(options: &[&str], command: &[String], stdin: Stdio) -> Running {
-        let child = Command::new(greentop())
+        Running::start_with(options, command, stdin, &[])
+    }
+
+    /// As `start`, with extra environment variables.
+    pub fn start_with(
+        options: &[&str],
+        command: &[String],
+        stdin: Stdio,
+        env: &[(&str, &str)],
+    ) -> Running {
+        let mut child = Command::new(greentop())
             .arg("run")
             .args(options)
             .arg("--")
             .args(command)
+            .envs(env.iter().copied())
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
             .expect("spawn greentop run");
-        Running { child }
+        let out = child.stdout.take().unwrap();
+        let (lines, stdout) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        Running {
+            child,
+            stdout,
+            stdout_seen: String::new(),
+            stderr: Some(stderr),
+        }
     }
 
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap()
     }
 
+    /// Reads stdout until a line equal to `want` (30 s at most).
+    pub fn wait_for_line(&mut self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line == want;
+                    self.stdout_seen.push_str(&line);
+                    self.stdout_seen.push('\n');
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => panic!("no line {want:?} on stdout; saw {:?}", self.stdout_seen),
+            }
+        }
+    }
+
     /// Waits (at most `limit`) and collects the output.
     pub fn finish(mut self, limit: Duration) -> Finished {
-        let mut stdout = self.child.stdout.take().unwrap();
-        let mut stderr = self.child.stderr.take().unwrap();
-        let out_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            text
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -96,13 +139,25 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let finished = Finished {
+        // Whatever is still in the group (an orphan holding stdout) goes now.
+        // SAFETY: kill with a negative pid signals the process group we created.
+        unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
+        let mut stdout = std::mem::take(&mut self.stdout_seen);
+        for line in self.stdout.iter() {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        Finished {
             status,
-            stdout: out_reader.join().unwrap(),
-            stderr: err_reader.join().unwrap(),
-        };
-        assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
-        finished
+            stdout,
+            stderr,
+        }
     }
 }
 
