@@ -140,25 +140,6 @@ fn under_sudo_the_command_runs_as_the_invoking_user() {
     );
 }
 
-/// The Python helper of docs/run.md, as a module `greentop_mark` in `dir`.
-pub fn write_mark_helper(dir: &std::path::Path) -> std::path::PathBuf {
-    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/run.md");
-    let text = std::fs::read_to_string(&doc).unwrap();
-    let start = text
-        .find("```python\n")
-        .expect("a python block in docs/run.md")
-        + 10;
-    let len = text[start..].find("```").unwrap();
-    let code = &text[start..start + len];
-    assert!(
-        code.lines().count() <= 5,
-        "the helper is five lines: {code}"
-    );
-    let path = dir.join("greentop_mark.py");
-    std::fs::write(&path, code).unwrap();
-    path
-}
-
 #[test]
 fn orphans_are_adopted_measured_and_reaped() {
     let (out, report) = run_json(&[], &job_cmd(&["orphan", "300"]));

@@ -67,6 +67,9 @@ pub struct GreenDecision {
     pub start_g_per_kwh: Option<f64>,
     /// `(now − start) / now × 100`.
     pub expected_saving_pct: f64,
+    /// The start decided on, RFC 3339 UTC: a point of the series, or when a live
+    /// value (or the end of --max-wait) let the job go.
+    pub start_at: String,
 }
 
 /// A start planned on a series.
@@ -169,7 +172,10 @@ pub fn wait_for_green(
             let plan = plan_on_series(series, began, policy);
             log(&announce(&plan, policy, began));
             sleep_until(clock, plan.start, log)?;
-            decision_of(&plan, policy)
+            GreenDecision {
+                start_at: rfc3339(plan.start),
+                ..decision_of(&plan, policy)
+            }
         }
         Outlook::Live(poll) => wait_live(poll, policy, clock, log)?,
         Outlook::Constant(g) => {
@@ -186,11 +192,11 @@ pub fn wait_for_green(
             }
         }
     };
-    decision.waited_s = clock
-        .now()
-        .duration_since(began)
-        .unwrap_or_default()
-        .as_secs_f64();
+    let now = clock.now();
+    decision.waited_s = now.duration_since(began).unwrap_or_default().as_secs_f64();
+    if decision.start_at.is_empty() {
+        decision.start_at = rfc3339(now);
+    }
     Ok(decision)
 }
 
@@ -215,6 +221,10 @@ fn announce(plan: &Plan, policy: &GreenPolicy, now: SystemTime) -> String {
     )
 }
 
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 fn decision_of(plan: &Plan, policy: &GreenPolicy) -> GreenDecision {
     GreenDecision {
         decision: plan.reason.clone(),
@@ -223,6 +233,7 @@ fn decision_of(plan: &Plan, policy: &GreenPolicy) -> GreenDecision {
         now_g_per_kwh: plan.now_g,
         start_g_per_kwh: plan.start_g,
         expected_saving_pct: saving_pct(plan.now_g, plan.start_g),
+        start_at: String::new(),
     }
 }
 
@@ -329,6 +340,7 @@ fn live_decision(
         now_g_per_kwh: now,
         start_g_per_kwh: start,
         expected_saving_pct: saving_pct(now, start),
+        start_at: String::new(),
     }
 }
 

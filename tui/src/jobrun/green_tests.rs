@@ -102,6 +102,8 @@ fn waits_for_the_valley_on_a_series() {
         let waited = t(start).duration_since(t(now)).unwrap().as_secs_f64();
         assert_eq!(decision.waited_s, waited, "{label}");
         assert_eq!(decision.start_g_per_kwh, Some(start_g), "{label}");
+        let planned = humantime::parse_rfc3339(&decision.start_at).unwrap();
+        assert_eq!(planned, t(start), "{label}");
         if urgency == Urgency::High {
             assert!(
                 clock.slept.is_empty(),

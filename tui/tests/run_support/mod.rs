@@ -218,3 +218,22 @@ pub fn printed(stdout: &str, name: &str) -> f64 {
 pub fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
 }
+
+/// The Python helper of docs/run.md, as a module `greentop_mark` in `dir`.
+pub fn write_mark_helper(dir: &Path) -> PathBuf {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/run.md");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    let start = text
+        .find("```python\n")
+        .expect("a python block in docs/run.md")
+        + 10;
+    let len = text[start..].find("```").unwrap();
+    let code = &text[start..start + len];
+    assert!(
+        code.lines().count() <= 5,
+        "the helper is five lines: {code}"
+    );
+    let path = dir.join("greentop_mark.py");
+    std::fs::write(&path, code).unwrap();
+    path
+}
