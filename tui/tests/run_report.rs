@@ -3,7 +3,6 @@
 //! read back by Python's csv module. Runs the real binary (as root: eBPF ledger).
 mod run_support;
 
-use std::path::Path;
 use std::process::Command;
 
 use run_support::*;

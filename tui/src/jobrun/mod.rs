@@ -122,7 +122,8 @@ fn run_all(
             };
             code = record.exit.shell_code();
             if several {
-                eprint_text(&text::run_line(runs[index].len(), &record));
+                let which = (commands.len() > 1).then_some(index);
+                eprint_text(&text::run_line(runs[index].len(), which, &record));
             }
             let failed = !record.exit.success();
             runs[index].push(record);

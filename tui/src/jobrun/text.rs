@@ -22,9 +22,11 @@ pub fn command_line(argv: &[String]) -> String {
     crate::format::truncate(&words.join(" "), 60)
 }
 
-/// `12.3 s`, `850 ms`.
+/// `12.3 s`, `850 ms`, `85 µs`.
 pub fn seconds(s: f64) -> String {
-    if s < 1.0 {
+    if s > 0.0 && s < 1e-3 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
         format!("{:.0} ms", s * 1e3)
     } else if s < 100.0 {
         format!("{s:.2} s")
@@ -54,6 +56,18 @@ pub fn small(x: f64) -> String {
     }
 }
 
+/// `format_joules`, down to mJ and µJ for per-unit figures.
+pub fn joules(j: f64) -> String {
+    let magnitude = j.abs();
+    if magnitude == 0.0 || magnitude >= 1.0 || !j.is_finite() {
+        format_joules(j)
+    } else if magnitude >= 1e-3 {
+        format!("{} mJ", small(j * 1e3))
+    } else {
+        format!("{} µJ", small(j * 1e6))
+    }
+}
+
 /// The full summary of one run.
 pub fn run_summary(r: &RunRecord, label: Option<&str>, units: Option<f64>) -> String {
     let mut out = String::new();
@@ -76,7 +90,7 @@ pub fn run_summary(r: &RunRecord, label: Option<&str>, units: Option<f64>) -> St
             out,
             "  per unit ({}): {} · {} mgCO₂ · {}",
             small(units),
-            format_joules(r.energy.joules / units),
+            joules(r.energy.joules / units),
             small(r.energy.gco2 * 1e3 / units),
             seconds(r.wall_s / units)
         );
@@ -99,16 +113,16 @@ fn energy_lines(r: &RunRecord) -> String {
     format!(
         "  energy  CPU {} ({}) · DRAM {} ({dram}) · GPU {} ({}) · total {} [{tag}]\n\
          \x20         avg {} · peak {} · {:.1} % of the machine's {} (idle policy {}, ledger {})\n",
-        format_joules(r.energy.cpu_joules),
+        joules(r.energy.cpu_joules),
         p.cpu_source,
-        format_joules(r.energy.dram_joules),
-        format_joules(r.energy.gpu_joules),
+        joules(r.energy.dram_joules),
+        joules(r.energy.gpu_joules),
         p.gpu_source,
-        format_joules(r.energy.joules),
+        joules(r.energy.joules),
         format_watts(r.watts_avg),
         format_watts(r.watts_peak),
         r.machine_share * 100.0,
-        format_joules(r.machine.joules),
+        joules(r.machine.joules),
         p.idle_policy,
         p.ledger,
     )
@@ -169,21 +183,24 @@ fn phase_table(phases: &[Phase]) -> String {
             format!("{shown}{times}"),
             seconds(p.wall_s),
             seconds(p.energy.cpu_seconds),
-            format_joules(p.energy.joules),
+            joules(p.energy.joules),
             format_gco2(p.energy.gco2)
         );
     }
     out
 }
 
-/// One line per finished run of a repeated or compared command.
-pub fn run_line(index: usize, r: &RunRecord) -> String {
+/// One line per finished run: `[2] run 3` when comparing (`command` is the index of
+/// the command), else `run 3 of CMD`.
+pub fn run_line(index: usize, command: Option<usize>, r: &RunRecord) -> String {
+    let which = match command {
+        Some(c) => format!("[{}] run {}", c + 1, index + 1),
+        None => format!("run {} of {}", index + 1, command_line(&r.command)),
+    };
     format!(
-        "greentop run: run {} of {}: {} · {} · CPU {} · {} CO₂ · {}\n",
-        index + 1,
-        command_line(&r.command),
+        "greentop run: {which}: {} · {} · CPU {} · {} CO₂ · {}\n",
         seconds(r.wall_s),
-        format_joules(r.energy.joules),
+        joules(r.energy.joules),
         seconds(r.energy.cpu_seconds),
         format_gco2(r.energy.gco2),
         r.exit.describe()
@@ -231,14 +248,14 @@ pub fn comparison(commands: &[Vec<String>], summaries: &[RunsSummary], rel: &[Re
         let per_unit = s
             .per_unit
             .as_ref()
-            .map(|u| format!(" · {}/unit", format_joules(u.joules.median)))
+            .map(|u| format!(" · {}/unit", joules(u.joules.median)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
             "  [{}] {}: {}{per_unit} · {} · {} runs",
             i + 1,
             command_line(argv),
-            format_joules(s.joules.median),
+            joules(s.joules.median),
             seconds(s.wall_s.median),
             s.runs
         );

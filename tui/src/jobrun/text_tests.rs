@@ -88,7 +88,7 @@ greentop run: python train.py \"--epochs 3\" [resnet]
           avg 10.0 W · peak 20.0 W · 25.0 % of the machine's 400 J (idle policy exclude, ledger ebpf-tp_btf)
   carbon  1.56 mg CO₂ at 56 gCO₂/kWh (FRA, table)
           = 1.30e-5 car km · 1.94e-4 phone charges · 1.73e-8 flight hours · 7.41e-8 tree-years
-  per unit (1000): 0.10 J · 0.00156 mgCO₂ · 10 ms
+  per unit (1000): 100 mJ · 0.00156 mgCO₂ · 10 ms
   phase                         wall       CPU     energy        CO₂
   epoch ×2                    9.00 s    5.00 s     90.0 J    1.40 mg
   eval                        1.00 s    2.50 s     5.00 J    0.10 mg
@@ -110,7 +110,12 @@ fn numbers_read_well() {
     ] {
         assert_eq!(small(x), want, "{x}");
     }
-    for (s, want) in [(0.0123, "12 ms"), (2.345, "2.35 s"), (3600.0, "3600 s")] {
+    for (s, want) in [
+        (0.0123, "12 ms"),
+        (0.000085, "85 µs"),
+        (2.345, "2.35 s"),
+        (3600.0, "3600 s"),
+    ] {
         assert_eq!(seconds(s), want, "{s}");
     }
 }
@@ -140,7 +145,7 @@ fn repeats_and_comparisons() {
         text.contains("[2] vs [1]: 30.0 % less energy: energy ×0.700 (0.700–0.700), time ×0.800"),
         "{text}"
     );
-    let line = run_line(1, &runs[1]);
+    let line = run_line(1, None, &runs[1]);
     assert_eq!(
         line,
         "greentop run: run 2 of python train.py \"--epochs 3\": 11.00 s · 120 J · CPU 2.50 s · 1.87 mg CO₂ · exit status 0\n"
