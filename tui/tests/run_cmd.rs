@@ -1,6 +1,7 @@
 //! `greentop run` as a user meets it: exit status, signals, stdin/stdout, the
 //! invoking user under sudo, orphans, repeats, units, comparisons, phases and the
 //! CodeCarbon CSV. Runs the real binary (as root: the eBPF ledger).
+mod common;
 mod run_support;
 
 use std::io::Write;
@@ -166,4 +167,65 @@ fn orphans_are_adopted_measured_and_reaped() {
     );
     // greentop, its subreaper, reaped it: the kernel's rusage has its time.
     assert!(f(&run["rusage_cpu_seconds"]) >= 0.98 * orphan_s, "{run}");
+}
+
+#[test]
+fn ctrl_c_on_the_terminal_reaches_the_command_once_and_the_summary_prints() {
+    // The terminal sends SIGINT to the whole foreground group, greentop included:
+    // greentop must not send it a second time, and must outlive it.
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("inner.sh");
+    std::fs::write(
+        &inner,
+        "n=0; trap 'n=$((n+1)); echo got-int-$n' INT; echo ready\n\
+         i=0; while [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; echo done-$n\n",
+    )
+    .unwrap();
+    let outer = format!(
+        "trap 'echo outer-int' INT; {} run -- sh {}; echo EXIT=$?; sleep 60",
+        greentop().display(),
+        inner.display()
+    );
+    let session = common::Session::start("gt-run-ctrl-c", 120, 40, &outer);
+    let minute = Duration::from_secs(60);
+    common::wait_for(&session.0, "the command to start", minute, |t| {
+        t.contains("ready")
+    });
+    common::send(&session.0, &["C-c"]);
+    let text = common::wait_for(&session.0, "greentop to exit", minute, |t| {
+        t.contains("EXIT=")
+    });
+    assert!(
+        text.contains("got-int-1") && text.contains("done-1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("got-int-2"),
+        "SIGINT delivered twice:\n{text}"
+    );
+    assert!(text.contains("greentop run: sh "), "{text}");
+    assert!(text.contains("EXIT=0"), "{text}");
+}
+
+#[test]
+fn without_privileges_it_samples_proc_and_says_so() {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
+        .arg(greentop())
+        .args(["run", "--"])
+        .args(job_cmd(&["burn", "300"]))
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("lower fidelity /proc sampling"), "{stderr}");
+    assert!(stderr.contains("ledger procfs"), "{stderr}");
+    assert!(stderr.contains("greentop run: "), "{stderr}");
 }

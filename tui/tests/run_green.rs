@@ -98,3 +98,30 @@ fn urgency_high_never_waits() {
         out.stderr
     );
 }
+
+#[test]
+fn a_signal_while_waiting_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (series, _) = series_with_valley(dir.path(), 60);
+    let options = [
+        "--when-green",
+        "--urgency",
+        "low",
+        "--intensity-series",
+        series.to_str().unwrap(),
+    ];
+    let marker = dir.path().join("started");
+    let command = vec!["touch".to_string(), marker.to_string_lossy().into_owned()];
+    let running = Running::start(&options, &command, std::process::Stdio::null());
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signals the greentop we started.
+    unsafe { libc::kill(running.pid(), libc::SIGINT) };
+    let out = running.finish(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(130), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the command was not started"),
+        "{}",
+        out.stderr
+    );
+    assert!(!marker.exists());
+}

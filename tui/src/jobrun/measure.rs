@@ -55,6 +55,7 @@ impl Measurer<'_> {
         let wall_s = start.elapsed().as_secs_f64();
         signals::forward_to(0);
         self.tick_into(Some(&mut recorder), &mut notes);
+        settle(&recorder);
         let late = self.marks.drain();
         for name in &late.names {
             recorder.mark(name, wall_s);
@@ -168,6 +169,43 @@ fn collect(pid: i32) -> ExitStatus {
     } else {
         ExitStatus::default()
     }
+}
+
+/// Longest wait for one exiting process of the job.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Reaps processes of the job that the ledger saw exit but that were still
+/// finishing their exit when the command's was collected (an orphan that closed
+/// the command's pipe on its way out): the kernel's rusage of the tree then holds
+/// them. Bounded by `SETTLE` per process, for a pid reused meanwhile.
+fn settle(recorder: &Recorder) {
+    let me = std::process::id();
+    for pid in recorder.exited_pids() {
+        if parent_of(pid) != Some(me) {
+            continue;
+        }
+        let Ok(pid) = i32::try_from(pid) else {
+            continue;
+        };
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let mut status = 0;
+            // SAFETY: `status` is valid and writable; WNOHANG never blocks.
+            let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if rc != 0 || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// The parent pid in `/proc/PID/stat`, if the process is still there.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A note for processes of the job still running when the command exited.

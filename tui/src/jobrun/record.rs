@@ -278,6 +278,18 @@ impl Recorder {
         });
     }
 
+    /// Processes of the job seen to exit.
+    pub fn exited_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .processes
+            .values()
+            .filter(|p| p.exited)
+            .map(|p| p.pid)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
     /// Processes of the job not seen to exit: (pid, start_ns).
     pub fn unfinished(&self) -> Vec<(u32, u64)> {
         let mut open: Vec<(u32, u64)> = self
