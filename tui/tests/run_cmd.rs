@@ -27,10 +27,15 @@ fn the_exit_status_passes_through() {
             "cannot run",
         ),
     ];
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
     for (command, code, said) in cases {
-        let out = run(&[], &command);
+        let out = run(&["--json", json.to_str().unwrap()], &command);
         assert_eq!(out.status.code(), Some(code), "{command:?}: {}", out.stderr);
         assert!(out.stderr.contains(said), "{command:?}: {}", out.stderr);
+        // A report when the command ran, none (not even an empty file) when not.
+        assert_eq!(json.exists(), code != 127, "{command:?}");
+        let _ = std::fs::remove_file(&json);
     }
     let out = run(&[], &job_cmd(&["exit", "3"]));
     assert!(out.stderr.starts_with("greentop run: "), "{}", out.stderr);

@@ -35,14 +35,26 @@ use report::{Output, Report};
 /// Runs the job as asked; returns the exit status to leave with: the command's
 /// (128 + signal if a signal ended it), 127/126 if it could not start.
 pub fn run(before: &CommonArgs, args: &RunArgs) -> anyhow::Result<u8> {
-    let common = args::merge_common(before, &args.common);
-    let commands = args.commands().map_err(UsageError)?;
     let json = args.json.as_deref().map(Output::check).transpose()?;
     let csv = args
         .emissions_csv
         .as_deref()
         .map(Output::check)
         .transpose()?;
+    let result = run_checked(before, args, json.as_ref(), csv.as_ref());
+    // A file made for a report that never came (no run, an error) goes again.
+    json.iter().chain(&csv).for_each(Output::discard_if_unused);
+    result
+}
+
+fn run_checked(
+    before: &CommonArgs,
+    args: &RunArgs,
+    json: Option<&Output>,
+    csv: Option<&Output>,
+) -> anyhow::Result<u8> {
+    let common = args::merge_common(before, &args.common);
+    let commands = args.commands().map_err(UsageError)?;
     let settings = Settings::resolve(&common)?;
     signals::install().context("installing signal handlers")?;
     if let Err(err) = child::become_subreaper() {
@@ -74,22 +86,33 @@ pub fn run(before: &CommonArgs, args: &RunArgs) -> anyhow::Result<u8> {
         user: user.as_ref(),
     };
     let (runs, code) = run_all(&mut measurer, &commands, args);
-    if runs.iter().all(Vec::is_empty) {
-        return Ok(code);
-    }
-    let report = Report::build(args.label.clone(), args.units, when_green, &commands, runs);
-    print_summary(&report, args);
-    let project = args
-        .label
-        .clone()
-        .unwrap_or_else(|| report::program(&commands[0]));
-    if let Some(out) = &json {
-        out.write_json(&report, user.as_ref())?;
-    }
-    if let Some(out) = &csv {
-        out.append_csv(&report, &project, user.as_ref())?;
+    if runs.iter().any(|r| !r.is_empty()) {
+        let report = Report::build(args.label.clone(), args.units, when_green, &commands, runs);
+        print_summary(&report, args);
+        write_outputs(&report, args, json, csv, user.as_ref())?;
     }
     Ok(code)
+}
+
+fn write_outputs(
+    report: &Report,
+    args: &RunArgs,
+    json: Option<&Output>,
+    csv: Option<&Output>,
+    user: Option<&child::User>,
+) -> anyhow::Result<()> {
+    if let Some(out) = json {
+        out.write_json(report, user)?;
+    }
+    if let Some(out) = csv {
+        let first = report.commands.first().map(|c| c.command.as_slice());
+        let project = args
+            .label
+            .clone()
+            .unwrap_or_else(|| report::program(first.unwrap_or_default()));
+        out.append_csv(report, &project, user)?;
+    }
+    Ok(())
 }
 
 /// Every run, in order; stops at the first failure or stop signal. Returns the runs

@@ -122,6 +122,15 @@ impl Output {
         })
     }
 
+    /// Removes the file if greentop created it and nothing was written to it (no
+    /// run took place).
+    pub fn discard_if_unused(&self) {
+        let empty = std::fs::metadata(&self.path).is_ok_and(|m| m.len() == 0);
+        if self.created && empty {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
     /// Under sudo, a file greentop created belongs to the user who asked for it.
     fn hand_over(&self, user: Option<&User>) -> io::Result<()> {
         match user {
