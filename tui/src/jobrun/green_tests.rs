@@ -132,6 +132,12 @@ fn a_long_wait_is_logged_and_a_signal_ends_it() {
         lines.iter().any(|l| l == "still waiting: 2h 45m left"),
         "{lines:?}"
     );
+    // As docs/run.md shows it.
+    assert_eq!(
+        lines[0],
+        "waiting 3h until 2026-11-22T03:00:00Z (first at or below 200 gCO₂/kWh): \
+         120 gCO₂/kWh then instead of 400 gCO₂/kWh now; expected saving 70.0 %"
+    );
     assert!(
         (decision.expected_saving_pct - 70.0).abs() < 1e-9,
         "{decision:?}"
