@@ -203,6 +203,23 @@ const CODECARBON_HEADER: [&str; 32] = [
     "pue",
 ];
 
+/// `{"header": [...], "rows": [{column: value}]}` as Python's csv.DictReader sees it.
+fn read_with_pythons_csv(path: &std::path::Path) -> Value {
+    let script = "import csv, json, sys\n\
+        r = csv.DictReader(open(sys.argv[1], newline=''))\n\
+        rows = list(r)\n\
+        print(json.dumps({'header': r.fieldnames, 'rows': rows}))";
+    let read = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&read.stderr);
+    assert!(read.status.success(), "{stderr}");
+    serde_json::from_slice(&read.stdout).unwrap()
+}
+
 #[test]
 fn the_emissions_csv_reads_back_with_pythons_csv_module() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,18 +240,7 @@ fn the_emissions_csv_reads_back_with_pythons_csv_module() {
         assert!(out.status.success(), "{}", out.stderr);
         reports.push(report);
     }
-    let read = Command::new("python3")
-        .arg("-c")
-        .arg("import csv, json, sys\nr = csv.DictReader(open(sys.argv[1], newline=''))\nrows = list(r)\nprint(json.dumps({'header': r.fieldnames, 'rows': rows}))")
-        .arg(&csv)
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let parsed: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let parsed = read_with_pythons_csv(&csv);
     let header: Vec<&str> = parsed["header"]
         .as_array()
         .unwrap()

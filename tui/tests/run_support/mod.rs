@@ -16,16 +16,28 @@ pub fn greentop() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_greentop"))
 }
 
-/// The workload program, compiled once per test binary.
+/// The workload program, compiled once for each version of its source and shared by
+/// the test binaries (compiled aside, then renamed into place).
 pub fn job() -> &'static Path {
     static JOB: OnceLock<PathBuf> = OnceLock::new();
     JOB.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_support/job.c");
+        let text = std::fs::read(&src).unwrap();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&text, &mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let out = dir.join(format!("greentop-run-job-{}", std::process::id()));
+        let out = dir.join(format!("greentop-run-job-{hash:016x}"));
+        if out.exists() {
+            return out;
+        }
+        let aside = dir.join(format!(
+            "greentop-run-job-{hash:016x}.{}",
+            std::process::id()
+        ));
         let cc = Command::new("cc")
             .args(["-O1", "-pthread", "-o"])
-            .arg(&out)
+            .arg(&aside)
             .arg(&src)
             .output()
             .expect("running cc (a C compiler is required for the run tests)");
@@ -34,6 +46,7 @@ pub fn job() -> &'static Path {
             "{}",
             String::from_utf8_lossy(&cc.stderr)
         );
+        std::fs::rename(&aside, &out).unwrap();
         out
     })
 }
