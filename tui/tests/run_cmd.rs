@@ -234,3 +234,36 @@ fn without_privileges_it_samples_proc_and_says_so() {
     assert!(stderr.contains("ledger procfs"), "{stderr}");
     assert!(stderr.contains("greentop run: "), "{stderr}");
 }
+
+#[test]
+fn mistakes_in_what_was_asked_are_usage_errors() {
+    // (options, command, said): exit status 2, nothing run.
+    let cases: [(&[&str], &[&str], &str); 3] = [
+        (
+            &["--json", "/nonexistent/dir/r.json"],
+            &["true"],
+            "cannot write /nonexistent/dir/r.json",
+        ),
+        (
+            &[],
+            &["true", "---", "false"],
+            "--- separates commands only with --compare",
+        ),
+        (
+            &["--compare"],
+            &["true"],
+            "--compare needs two or more commands",
+        ),
+    ];
+    for (options, command, said) in cases {
+        let command: Vec<String> = command.iter().map(|w| w.to_string()).collect();
+        let out = run(options, &command);
+        assert_eq!(out.status.code(), Some(2), "{options:?}: {}", out.stderr);
+        assert!(out.stderr.contains(said), "{options:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("greentop run: "),
+            "nothing ran: {}",
+            out.stderr
+        );
+    }
+}

@@ -30,6 +30,8 @@ impl Urgency {
 }
 
 #[derive(Clone, Debug, Args)]
+#[command(override_usage = "greentop run [OPTIONS] [--] CMD [ARGS]...\n       \
+    greentop run --compare [OPTIONS] [--] CMD [ARGS]... --- CMD [ARGS]... [--- …]")]
 pub struct RunArgs {
     /// Write the report (every run, phases, medians, comparison) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -58,11 +60,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0.5, value_parser = parse_seconds)]
     pub tick: f64,
     /// Wait before starting until the grid's carbon intensity (series file or live
-    /// provider) is below the threshold, or start in the greenest window for
+    /// provider) is at or below the threshold, or start in the greenest window for
     /// --expected-duration.
     #[arg(long)]
     pub when_green: bool,
-    /// gCO₂/kWh below which the grid counts as green, for --when-green.
+    /// gCO₂/kWh at or below which the grid counts as green, for --when-green.
     #[arg(long, value_name = "G_PER_KWH", default_value_t = 200.0, value_parser = parse_threshold)]
     pub threshold: f64,
     /// high starts now; medium accepts 1.5 × the threshold; low waits for the threshold.

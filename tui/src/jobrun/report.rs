@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use agent::cli::UsageError;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
@@ -111,11 +112,12 @@ impl Output {
     /// Opens `path` for appending (creating it if missing) to prove it writable.
     pub fn check(path: &Path) -> anyhow::Result<Output> {
         let created = !path.exists();
+        // The user named the file: a failure is theirs to fix (exit status 2).
         OpenOptions::new()
             .append(true)
             .create(true)
             .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
         Ok(Output {
             path: path.to_path_buf(),
             created,
