@@ -53,6 +53,7 @@ impl Measurer<'_> {
         let mut recorder = Recorder::new(JobTree::new(std::process::id(), since_ns));
         let exit = self.follow(&command, &mut recorder, start, &mut notes);
         let wall_s = start.elapsed().as_secs_f64();
+        let ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         signals::forward_to(0);
         self.tick_into(Some(&mut recorder), &mut notes);
         settle(&recorder);
@@ -65,7 +66,7 @@ impl Measurer<'_> {
         Ok(recorder.finish(RunEnd {
             command: argv.to_vec(),
             started_at,
-            ended_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            ended_at,
             wall_s,
             exit,
             rusage_cpu_seconds: child::children_cpu_s() - rusage_before,
@@ -95,7 +96,8 @@ impl Measurer<'_> {
                     self.marks.acknowledge(&marks.reply_to);
                 }
                 Wake::Tick => {
-                    next_tick += self.tick;
+                    // A late tick (a loaded machine) does not make the next ones hurry.
+                    next_tick = (next_tick + self.tick).max(Instant::now());
                     self.tick_into(Some(recorder), notes);
                     if let Some(status) = child::reap(command.pid) {
                         return status;
@@ -219,10 +221,15 @@ fn still_running(recorder: &Recorder) -> Option<String> {
     if pids.is_empty() {
         return None;
     }
+    let shown = pids.len().min(10);
+    let more = match pids.len() - shown {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     Some(format!(
-        "{} process(es) of the job still running after the command exited (pid {}); \
+        "{} process(es) of the job still running after the command exited (pid {}{more}); \
          measured until then",
         pids.len(),
-        pids.join(", ")
+        pids[..shown].join(", ")
     ))
 }
