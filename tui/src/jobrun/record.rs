@@ -32,16 +32,20 @@ pub struct Energy {
     pub gco2: f64,
 }
 
-impl Energy {
-    fn add_process(&mut self, p: &ProcessEnergy) {
-        self.cpu_seconds += p.cpu_seconds;
-        self.cpu_joules += p.cpu_joules;
-        self.dram_joules += p.dram_joules;
-        self.gpu_joules += p.gpu_joules;
-        self.joules += p.joules;
-        self.gco2 += p.gco2;
+impl From<&ProcessEnergy> for Energy {
+    fn from(p: &ProcessEnergy) -> Energy {
+        Energy {
+            cpu_seconds: p.cpu_seconds,
+            cpu_joules: p.cpu_joules,
+            dram_joules: p.dram_joules,
+            gpu_joules: p.gpu_joules,
+            joules: p.joules,
+            gco2: p.gco2,
+        }
     }
+}
 
+impl Energy {
     pub fn add(&mut self, other: &Energy) {
         self.cpu_seconds += other.cpu_seconds;
         self.cpu_joules += other.cpu_joules;
@@ -206,7 +210,7 @@ impl Recorder {
     pub fn eat(&mut self, interval: &Interval) {
         let mut job = Energy::default();
         for p in self.tree.members(&interval.processes) {
-            job.add_process(p);
+            job.add(&Energy::from(p));
             let total = self
                 .processes
                 .entry((p.pid, p.start_ns))
@@ -218,7 +222,7 @@ impl Recorder {
                     exited: false,
                     energy: Energy::default(),
                 });
-            total.energy.add_process(p);
+            total.energy.add(&Energy::from(p));
             total.exited |= p.exited;
             total.comm.clone_from(&p.comm);
         }
