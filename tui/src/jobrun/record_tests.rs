@@ -110,13 +110,22 @@ fn the_job_is_its_tree_and_the_machine_is_everything() {
     assert!(r.provenance.measured);
     assert_eq!(r.top_processes[0].pid, 200);
     assert!(r.phases.is_empty(), "no marks, no phases");
-    assert!(rec_unfinished_is_empty());
 }
 
-fn rec_unfinished_is_empty() -> bool {
+#[test]
+fn processes_not_seen_to_exit_are_unfinished() {
     let mut rec = Recorder::new(JobTree::new(GREENTOP, 0));
-    rec.eat(&interval(0.5, 1.0, vec![process(200, GREENTOP, 1.0, true)]));
-    rec.unfinished().is_empty()
+    rec.eat(&interval(
+        0.5,
+        1.0,
+        vec![
+            process(200, GREENTOP, 1.0, false),
+            process(201, 200, 1.0, false),
+        ],
+    ));
+    rec.eat(&interval(0.5, 1.0, vec![process(201, 200, 1.0, true)]));
+    assert_eq!(rec.unfinished(), vec![(200, 200)]);
+    assert_eq!(rec.exited_pids(), vec![201]);
 }
 
 #[test]
