@@ -15,7 +15,7 @@ pub const EPOCHS: u32 = 2;
 pub const COMM_LEN: usize = 16;
 
 /// One thread's on-CPU time on one CPU during one epoch. `tid == 0` marks a free slot
-/// (the idle task, pid 0, is counted in [`CpuTable::idle_ns`] and never stored here).
+/// (the idle task, pid 0, is never charged: idle time is the rest of [`CpuTable::span_ns`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SlotEntry {
@@ -24,11 +24,14 @@ pub struct SlotEntry {
     pub on_cpu_ns: u64,
 }
 
-/// One CPU's ledger for one epoch: what ran there, and how long the CPU idled.
+/// One CPU's ledger for one epoch: what ran there, and for how long the epoch lasted.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CpuTable {
-    pub idle_ns: u64,
+    /// Wall time (CLOCK_MONOTONIC) from the flush that opened this epoch on this CPU to
+    /// the one that closed it; 0 when the CPU was not flushed. Idle = span − busy.
+    pub span_ns: u64,
+    /// Σ of the slices charged below (and dropped): task time only, never the idle task.
     pub busy_ns: u64,
     /// Slices of this epoch that spilled to the overflow map.
     pub overflow_charges: u64,
@@ -40,7 +43,7 @@ pub struct CpuTable {
 
 impl CpuTable {
     pub const ZERO: CpuTable = CpuTable {
-        idle_ns: 0,
+        span_ns: 0,
         busy_ns: 0,
         overflow_charges: 0,
         dropped_slices: 0,
@@ -53,13 +56,29 @@ impl CpuTable {
     };
 }
 
-/// Per-CPU start of the slice now running (an on-CPU slice starts and ends on one CPU),
+/// Per-CPU state of the slice now running (an on-CPU slice starts and ends on one CPU),
 /// and a cumulative count of context switches seen on that CPU.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuSlot {
+    /// Runtime ledger: the `task_struct` the slice belongs to (its address, only ever
+    /// compared), and its `se.sum_exec_runtime` when the slice started or was last cut.
+    pub task: u64,
+    pub base_runtime_ns: u64,
+    /// Clock ledger: `bpf_ktime_get_ns` when the slice started or was last cut.
     pub since_ns: u64,
     pub switches: u64,
+    /// `bpf_ktime_get_ns` of this CPU's last tick flush: where the next span starts.
+    pub flushed_ns: u64,
+}
+
+/// What the runtime ledger last charged one task up to, in the `LAST_CHARGED` array at
+/// index `tid & (entries − 1)`; `task` (the `task_struct` address) tells whose it is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastCharged {
+    pub task: u64,
+    pub runtime_ns: u64,
 }
 
 /// Key of the overflow map used when a thread finds no free slot in its CPU's table.
@@ -81,6 +100,10 @@ pub struct LedgerStats {
     pub flush_events: u64,
     /// Lifecycle events lost because the ring buffer was full.
     pub ringbuf_lost: u64,
+    /// Runtime ledger: slices that ended on a CPU whose slot belonged to another task
+    /// (their start was never seen), so their time could not be charged.
+    pub unowned_slices: u64,
+    pub pad: u64,
 }
 
 /// What a [`LifecycleEvent`] reports.
@@ -126,7 +149,9 @@ pub struct TaskOffsets {
     pub real_parent: u32,
     pub group_leader: u32,
     pub start_boottime: u32,
-    pub pad: u32,
+    /// `se.sum_exec_runtime`, the scheduler's own runtime of the task. Known (with
+    /// `pid` and `tgid`): the ledger charges runtime deltas; 0: it reads the clock.
+    pub sum_exec_runtime: u32,
 }
 
 impl TaskOffsets {
@@ -138,6 +163,11 @@ impl TaskOffsets {
             && self.group_leader != 0
             && self.start_boottime != 0
     }
+
+    /// The ledger can charge the scheduler's runtime instead of reading the clock.
+    pub const fn runtime_ledger(&self) -> bool {
+        self.sum_exec_runtime != 0 && self.pid != 0 && self.tgid != 0
+    }
 }
 
 /// Map and program names, shared so the loader and the programs cannot drift apart.
@@ -147,10 +177,12 @@ pub mod names {
     pub const SLOTS: &str = "CPU_SLOTS";
     pub const OVERFLOW: &str = "LEDGER_OVERFLOW";
     pub const STATS: &str = "LEDGER_STATS";
+    pub const LAST_CHARGED: &str = "LAST_CHARGED";
     pub const EVENTS: &str = "LIFECYCLE_EVENTS";
     pub const FLOOR_COUNT: &str = "FLOOR_COUNT";
     pub const GLOBAL_SLOT_MASK: &str = "SLOT_MASK";
     pub const GLOBAL_TASK_OFFSETS: &str = "TASK_OFFSETS";
+    pub const GLOBAL_LAST_CHARGED_MASK: &str = "LAST_CHARGED_MASK";
 }
 
 #[cfg(feature = "user")]
@@ -166,6 +198,7 @@ mod pod {
     unsafe impl aya::Pod for LedgerStats {}
     unsafe impl aya::Pod for LifecycleEvent {}
     unsafe impl aya::Pod for TaskOffsets {}
+    unsafe impl aya::Pod for LastCharged {}
 }
 
 #[cfg(test)]
@@ -178,10 +211,11 @@ mod tests {
         assert_eq!(size_of::<SlotEntry>(), 16);
         assert_eq!(size_of::<CpuTable>(), 40 + 16 * TABLE_SLOTS);
         assert_eq!(size_of::<OverflowKey>(), 16);
-        assert_eq!(size_of::<LedgerStats>(), 16);
-        assert_eq!(size_of::<CpuSlot>(), 16);
+        assert_eq!(size_of::<LedgerStats>(), 32);
+        assert_eq!(size_of::<CpuSlot>(), 40);
         assert_eq!(size_of::<LifecycleEvent>(), 64);
         assert_eq!(size_of::<TaskOffsets>(), 24);
+        assert_eq!(size_of::<LastCharged>(), 16);
         // Per-CPU map values are limited to 32 KiB by the kernel (PCPU_MIN_UNIT_SIZE).
         assert!(size_of::<CpuTable>() <= 32 * 1024);
     }

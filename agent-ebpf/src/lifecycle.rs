@@ -6,15 +6,15 @@ use agent_common::{COMM_LEN, LifecycleEvent, event_kind};
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_get_current_uid_gid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str_bytes,
+        bpf_get_current_uid_gid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel_str_bytes,
     },
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::RingBuf,
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
-use crate::ledger::{LEDGER_STATS, TASK_OFFSETS, flush_current};
+use crate::ledger::{LEDGER_STATS, TASK_OFFSETS, flush_current, forget_current};
+use crate::task::read_at;
 
 /// Sized by the loader from the CPU count.
 #[map(name = "LIFECYCLE_EVENTS")]
@@ -42,13 +42,20 @@ pub fn lifecycle_exec_raw(_ctx: RawTracePointContext) -> u32 {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn lifecycle_exit_btf(_ctx: BtfTracePointContext) -> u32 {
-    flush_current();
-    on_current(event_kind::EXIT)
+    on_exit()
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn lifecycle_exit_raw(_ctx: RawTracePointContext) -> u32 {
-    flush_current();
+    on_exit()
+}
+
+/// The leaving thread's running slice is charged, its runtime entry forgotten (its tid
+/// may come back on another task), then the exit is reported.
+#[inline(always)]
+fn on_exit() -> u32 {
+    flush_current(false);
+    forget_current(bpf_get_current_pid_tgid() as u32);
     on_current(event_kind::EXIT)
 }
 
@@ -86,16 +93,6 @@ fn on_rename(task: *const u8, new_comm: *const u8) -> u32 {
         ..Ids::default()
     };
     emit_event(event_kind::RENAME, ids, Some(comm))
-}
-
-/// Reads a `T` at `offset` bytes into a kernel object; 0 when unknown or unreadable.
-#[inline(always)]
-fn read_at<T: Default>(base: *const u8, offset: u32) -> T {
-    if base.is_null() || offset == 0 {
-        return T::default();
-    }
-    // SAFETY: bpf_probe_read_kernel checks the address; a bad read returns Err.
-    unsafe { bpf_probe_read_kernel(base.add(offset as usize) as *const T).unwrap_or_default() }
 }
 
 /// `current` is the parent; the child's ids and start time are read from its

@@ -1,11 +1,14 @@
 //! greentop's kernel side: the CPU-time ledger and process lifecycle events.
 //!
-//! Entry points are thin wrappers; the logic lives in `ledger` and `lifecycle`.
+//! Entry points are thin wrappers; the logic lives in `ledger` and `lifecycle`;
+//! `bench` holds the reference programs `cargo xtask bench ebpf` compares against.
 #![no_std]
 #![no_main]
 
+mod bench;
 mod ledger;
 mod lifecycle;
+mod task;
 
 #[cfg(not(test))]
 #[panic_handler]

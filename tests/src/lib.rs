@@ -7,6 +7,9 @@ use agent::probes::ebpf::EbpfLedger;
 use agent::probes::loader::{LoadOptions, error_chain};
 use agent::probes::{CpuLedger, LedgerSample, ProcessSample};
 
+pub mod policy;
+pub mod wakers;
+
 /// Path of the workload generator built with this package: integration tests run
 /// from `target/<profile>/deps/`, the binary sits in `target/<profile>/`.
 pub fn gt_load() -> PathBuf {
@@ -133,4 +136,55 @@ pub fn rel_diff(a: u64, b: u64) -> f64 {
 pub fn online_cpus() -> u64 {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) as u64 }
+}
+
+/// A child that is killed and reaped when dropped, pass or fail.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `/proc/PID/schedstat` on-CPU ns of each pid (single-threaded processes).
+pub fn schedstats(pids: &[u32]) -> Vec<u64> {
+    pids.iter()
+        .map(|pid| schedstat_ns(&format!("/proc/{pid}/schedstat")))
+        .collect()
+}
+
+/// Takes ledger samples until one is bracketed by two identical schedstat readings of
+/// every pid: its flushes then saw exactly those runtimes (the ledger and schedstat
+/// read the same kernel figure), whatever delays the test itself suffered. Returns
+/// the samples taken (the last is the bracketed one) and the readings.
+pub fn sample_at_agreement(
+    ledger: &mut dyn CpuLedger,
+    pids: &[u32],
+) -> (Vec<LedgerSample>, Vec<u64>) {
+    let mut samples = Vec::new();
+    for _ in 0..1000 {
+        let before = schedstats(pids);
+        samples.push(sample(ledger));
+        if schedstats(pids) == before {
+            return (samples, before);
+        }
+    }
+    panic!("the processes never stopped running around a ledger tick");
+}
+
+/// Starts a new interval, runs a half-second busy child, and checks the next sample
+/// charges it its schedstat runtime within 2 % (`what` names the ledger in messages).
+pub fn assert_busy_child_measured(ledger: &mut dyn CpuLedger, what: &str) {
+    sample(ledger);
+    let mut child = spawn_load(&["busy", "0.5"]);
+    let pid = child.id();
+    let oracle_ns = wait_with_schedstat(&mut child).leader_ns;
+    let s = sample(ledger);
+    let measured = total_ns(&rows_for(std::slice::from_ref(&s), pid));
+    assert!(
+        rel_diff(measured, oracle_ns) < 0.02,
+        "{what} ledger {measured} vs {oracle_ns}"
+    );
 }

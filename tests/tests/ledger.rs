@@ -213,16 +213,7 @@ fn missing_btf_falls_back_to_raw_tracepoints_and_says_so() {
         note.contains("kernel/btf/vmlinux"),
         "note names the missing file: {note}"
     );
-    sample(&mut ledger);
-    let mut child = spawn_load(&["busy", "0.5"]);
-    let pid = child.id();
-    let oracle_ns = wait_with_schedstat(&mut child).leader_ns;
-    let s = sample(&mut ledger);
-    let measured = total_ns(&rows_for(std::slice::from_ref(&s), pid));
-    assert!(
-        rel_diff(measured, oracle_ns) < 0.02,
-        "raw_tp ledger {measured} vs {oracle_ns}"
-    );
+    assert_busy_child_measured(&mut ledger, "raw_tp");
 }
 
 #[test]

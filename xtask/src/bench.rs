@@ -14,6 +14,10 @@ const TARGETS: &[(&str, &str)] = &[
         "overhead of the eBPF CPU-time ledger (gt-bench ebpf; needs root)",
     ),
     (
+        "wakers",
+        "the ledger's cost per switch in situ, 1,000 processes waking 10x/s: clock vs runtime ledger (gt-bench wakers; needs root)",
+    ),
+    (
         "tui",
         "render time for 2,000 processes at 200x60, and greentop's CPU at 1 s refresh (gt-bench-tui; root, tmux)",
     ),

@@ -1,5 +1,6 @@
 //! A minimal, panic-free reader of the kernel's raw BTF: just enough to find the byte
-//! offsets of `struct task_struct` members the eBPF programs read.
+//! offsets of `struct task_struct` members the eBPF programs read (nested ones too,
+//! like `se.sum_exec_runtime`).
 //!
 //! Format: <https://docs.kernel.org/bpf/btf.html>. Little-endian blobs only.
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ const HEADER_LEN_BYTES: usize = 24;
 const TYPE_LEN_BYTES: usize = 12;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
+/// TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG: kinds that only refer to another type.
+const KINDS_REFERRING: [u32; 5] = [8, 9, 10, 11, 18];
 /// Anonymous struct/union members are searched this deep (randstruct kernels wrap
 /// `task_struct` fields in one); with the visit budget, bounds work on hostile input.
 const MAX_NESTING: usize = 8;
@@ -41,6 +44,8 @@ pub enum BtfError {
     NoMember { strukt: String, member: String },
     #[error("member `{member}` is not byte-aligned (bit offset {bit_offset})")]
     Unaligned { member: String, bit_offset: u32 },
+    #[error("member `{member}` is not a struct or union in BTF")]
+    NotAggregate { member: String },
 }
 
 fn bad_magic_message(found: u16) -> String {
@@ -51,13 +56,17 @@ fn bad_magic_message(found: u16) -> String {
     }
 }
 
-/// Offsets of `pid` and `tgid` in `task_struct`, from the BTF file at `btf_path`
-/// (normally `/sys/kernel/btf/vmlinux`).
-pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, BtfError> {
-    let blob = std::fs::read(btf_path).map_err(|source| BtfError::Io {
+/// The BTF blob at `btf_path` (normally `/sys/kernel/btf/vmlinux`).
+pub fn read_btf(btf_path: &Path) -> Result<Vec<u8>, BtfError> {
+    std::fs::read(btf_path).map_err(|source| BtfError::Io {
         path: btf_path.to_path_buf(),
         source,
-    })?;
+    })
+}
+
+/// Offsets of the `task_struct` members the lifecycle programs read; the runtime
+/// offset is left 0 (see [`runtime_offset`]).
+pub fn task_offsets(btf: &[u8]) -> Result<TaskOffsets, BtfError> {
     let members = [
         "pid",
         "tgid",
@@ -65,18 +74,24 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, BtfError> {
         "group_leader",
         "start_boottime",
     ];
-    match member_offsets_bytes(&blob, "task_struct", &members)?.as_slice() {
+    match member_offsets_bytes(btf, "task_struct", &members)?.as_slice() {
         [pid, tgid, real_parent, group_leader, start_boottime] => Ok(TaskOffsets {
             pid: *pid,
             tgid: *tgid,
             real_parent: *real_parent,
             group_leader: *group_leader,
             start_boottime: *start_boottime,
-            pad: 0,
+            ..TaskOffsets::default()
         }),
         // member_offsets_bytes returns one offset per requested member.
         _ => Err(BtfError::Truncated { at: 0 }),
     }
+}
+
+/// Offset of `se.sum_exec_runtime` in `task_struct`: the scheduler's runtime of a task,
+/// which the ledger charges from.
+pub fn runtime_offset(btf: &[u8]) -> Result<u32, BtfError> {
+    member_path_offset_bytes(btf, "task_struct", &["se", "sum_exec_runtime"])
 }
 
 /// Byte offset of each of `members` in the first STRUCT named `struct_name`.
@@ -87,37 +102,52 @@ pub fn member_offsets_bytes(
     members: &[&str],
 ) -> Result<Vec<u32>, BtfError> {
     let parsed = Parsed::new(btf)?;
-    let strukt = parsed
-        .types
-        .iter()
-        .copied()
-        .find(|&at| {
-            parsed
-                .header(at)
-                .is_some_and(|h| h.kind() == KIND_STRUCT && parsed.name_is(h.name_off, struct_name))
-        })
-        .ok_or_else(|| BtfError::NoStruct {
-            name: struct_name.to_string(),
-        })?;
+    let strukt = parsed.find_struct(struct_name)?;
     members
         .iter()
         .map(|member| {
-            let mut visits_left = MAX_MEMBER_VISITS;
-            let bits = parsed
-                .find_member_bits(strukt, member, MAX_NESTING, &mut visits_left)?
-                .ok_or_else(|| BtfError::NoMember {
-                    strukt: struct_name.to_string(),
-                    member: (*member).to_string(),
-                })?;
-            if bits % 8 != 0 {
-                return Err(BtfError::Unaligned {
-                    member: (*member).to_string(),
-                    bit_offset: bits,
-                });
-            }
-            Ok(bits / 8)
+            parsed
+                .member(strukt, struct_name, member)
+                .map(|(bits, _)| bits)
+                .and_then(|bits| byte_offset(member, bits))
         })
         .collect()
+}
+
+/// Byte offset of a nested member, `path[0].path[1]…`, in the struct `struct_name`:
+/// every member but the last must be a struct or union (through typedefs/qualifiers).
+pub fn member_path_offset_bytes(
+    btf: &[u8],
+    struct_name: &str,
+    path: &[&str],
+) -> Result<u32, BtfError> {
+    let parsed = Parsed::new(btf)?;
+    let mut at = parsed.find_struct(struct_name)?;
+    let mut outer = struct_name.to_string();
+    let mut bits_total = 0u32;
+    for (i, member) in path.iter().enumerate() {
+        let (bits, type_id) = parsed.member(at, &outer, member)?;
+        bits_total = bits_total.saturating_add(bits);
+        outer = format!("{outer}.{member}");
+        if i + 1 < path.len() {
+            at = parsed.aggregate_through_modifiers(type_id).ok_or_else(|| {
+                BtfError::NotAggregate {
+                    member: outer.clone(),
+                }
+            })?;
+        }
+    }
+    byte_offset(&outer, bits_total)
+}
+
+fn byte_offset(member: &str, bits: u32) -> Result<u32, BtfError> {
+    if !bits.is_multiple_of(8) {
+        return Err(BtfError::Unaligned {
+            member: member.to_string(),
+            bit_offset: bits,
+        });
+    }
+    Ok(bits / 8)
 }
 
 /// One `struct btf_type` header.
@@ -148,6 +178,30 @@ struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
+    /// The record of the first STRUCT named `name`.
+    fn find_struct(&self, name: &str) -> Result<usize, BtfError> {
+        self.types
+            .iter()
+            .copied()
+            .find(|&at| {
+                self.header(at)
+                    .is_some_and(|h| h.kind() == KIND_STRUCT && self.name_is(h.name_off, name))
+            })
+            .ok_or_else(|| BtfError::NoStruct {
+                name: name.to_string(),
+            })
+    }
+
+    /// (bit offset, type id) of `member` in the aggregate at `at`, named `strukt` in errors.
+    fn member(&self, at: usize, strukt: &str, member: &str) -> Result<(u32, u32), BtfError> {
+        let mut visits_left = MAX_MEMBER_VISITS;
+        self.find_member(at, member, MAX_NESTING, &mut visits_left)?
+            .ok_or_else(|| BtfError::NoMember {
+                strukt: strukt.to_string(),
+                member: member.to_string(),
+            })
+    }
+
     fn new(btf: &'a [u8]) -> Result<Self, BtfError> {
         let magic = btf
             .get(0..2)
@@ -199,15 +253,16 @@ impl<'a> Parsed<'a> {
             && self.strings.get(start + want.len()) == Some(&0)
     }
 
-    /// Bit offset of `member` in the struct/union record at `at`, searching anonymous
-    /// struct/union members up to `depth` levels down and `visits_left` members in all.
-    fn find_member_bits(
+    /// (bit offset, type id) of `member` in the struct/union record at `at`, searching
+    /// anonymous struct/union members up to `depth` levels down and `visits_left`
+    /// members in all.
+    fn find_member(
         &self,
         at: usize,
         member: &str,
         depth: usize,
         visits_left: &mut usize,
-    ) -> Result<Option<u32>, BtfError> {
+    ) -> Result<Option<(u32, u32)>, BtfError> {
         let header = self.header(at).ok_or(BtfError::Truncated { at })?;
         for i in 0..header.vlen() {
             if *visits_left == 0 {
@@ -225,7 +280,7 @@ impl<'a> Parsed<'a> {
             };
             if name_off != 0 {
                 if self.name_is(name_off, member) {
-                    return Ok(Some(bits));
+                    return Ok(Some((bits, type_id)));
                 }
                 continue;
             }
@@ -233,10 +288,10 @@ impl<'a> Parsed<'a> {
                 continue;
             }
             if let Some(inner) = self.anonymous_aggregate(type_id)
-                && let Some(inner_bits) =
-                    self.find_member_bits(inner, member, depth - 1, visits_left)?
+                && let Some((inner_bits, inner_type)) =
+                    self.find_member(inner, member, depth - 1, visits_left)?
             {
-                return Ok(Some(bits.saturating_add(inner_bits)));
+                return Ok(Some((bits.saturating_add(inner_bits), inner_type)));
             }
         }
         Ok(None)
@@ -247,6 +302,23 @@ impl<'a> Parsed<'a> {
         let at = *self.types.get((type_id as usize).checked_sub(1)?)?;
         let kind = self.header(at)?.kind();
         (kind == KIND_STRUCT || kind == KIND_UNION).then_some(at)
+    }
+
+    /// The struct or union `type_id` names, through typedefs, qualifiers and type
+    /// tags (a bounded chain: hostile BTF may loop).
+    fn aggregate_through_modifiers(&self, mut type_id: u32) -> Option<usize> {
+        for _ in 0..MAX_NESTING {
+            if let Some(at) = self.anonymous_aggregate(type_id) {
+                return Some(at);
+            }
+            let at = *self.types.get((type_id as usize).checked_sub(1)?)?;
+            if !KINDS_REFERRING.contains(&self.header(at)?.kind()) {
+                return None;
+            }
+            // The referred type id is the third word of the header.
+            type_id = read_u32(self.type_section, at + 8).ok()?;
+        }
+        None
     }
 }
 

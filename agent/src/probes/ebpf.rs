@@ -6,16 +6,16 @@ use std::ptr;
 use std::time::Instant;
 
 use agent_common::{CpuSlot, CpuTable, EPOCHS, LedgerStats, LifecycleEvent, OverflowKey, names};
-use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
+use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 
-use super::loader::{self, LoadError, LoadOptions, LoadedProbes};
+use super::loader::{self, LoadError, LoadOptions, LoadedProbes, SliceSource};
 use super::tasks::TaskTable;
 use super::{
-    CpuLedger, CpuTime, Fidelity, LedgerError, LedgerHealth, LedgerSample, ProcessSample,
-    ThreadSample,
+    CpuLedger, Fidelity, LedgerError, LedgerHealth, LedgerSample, ProcessSample, ThreadSample,
 };
 use crate::topology::Topology;
 
+mod drain;
 mod sys;
 pub use sys::boottime_ns;
 use sys::{run_on_cpu, wait_for_running_programs};
@@ -107,6 +107,16 @@ impl EbpfLedger {
         &self._probes.ebpf
     }
 
+    /// Where slice lengths come from: the scheduler's runtime, or the clock.
+    pub fn slice_source(&self) -> SliceSource {
+        self._probes.slices
+    }
+
+    /// Name of the attached sched_switch program (for its bpf_stats).
+    pub fn switch_program(&self) -> &str {
+        &self._probes.switch_program
+    }
+
     /// Charges the slice running on every CPU up to now, into the current epoch.
     fn flush_cpus(&self) {
         let Some(prog_fd) = self._probes.flush else {
@@ -134,76 +144,6 @@ impl EbpfLedger {
         Ok(old_parity)
     }
 
-    /// Reads and zeroes one epoch's tables; returns per-CPU times and the epoch's losses.
-    fn drain_table(&mut self, parity: u32) -> Result<(Vec<CpuTime>, LedgerHealth), LedgerError> {
-        let tables = self
-            .tables
-            .get(&parity, 0)
-            .map_err(|source| LedgerError::Map {
-                map: names::TABLES,
-                source,
-            })?;
-        let packages = self.topology.packages.len().max(1);
-        let mut cpus = Vec::with_capacity(tables.len());
-        let mut losses = LedgerHealth::default();
-        for (cpu, table) in tables.iter().enumerate() {
-            losses.overflow_charges += table.overflow_charges;
-            losses.dropped_slices += table.dropped_slices;
-            losses.dropped_ns += table.dropped_ns;
-            cpus.push(CpuTime {
-                busy_ns: table.busy_ns,
-                idle_ns: table.idle_ns,
-            });
-            let package = self.topology.package_index(cpu);
-            for entry in table.entries.iter().filter(|e| e.tid != 0) {
-                let acc = self.scratch.entry((entry.tgid, entry.tid)).or_default();
-                acc.by_package.resize(packages, 0);
-                acc.on_cpu_ns += entry.on_cpu_ns;
-                acc.by_package[package] += entry.on_cpu_ns;
-            }
-        }
-        let zero =
-            PerCpuValues::try_from(vec![CpuTable::ZERO; self.possible_cpus]).map_err(|source| {
-                LedgerError::Map {
-                    map: names::TABLES,
-                    source: aya::maps::MapError::IoError(source),
-                }
-            })?;
-        self.tables
-            .set(parity, zero, 0)
-            .map_err(|source| LedgerError::Map {
-                map: names::TABLES,
-                source,
-            })?;
-        Ok((cpus, losses))
-    }
-
-    /// Overflow entries of the drained epoch: read, credit, delete.
-    fn drain_overflow(&mut self, parity: u32) -> Result<(), LedgerError> {
-        let err = |source| LedgerError::Map {
-            map: names::OVERFLOW,
-            source,
-        };
-        let keys: Vec<OverflowKey> = self
-            .overflow
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.epoch_parity == parity)
-            .collect();
-        let packages = self.topology.packages.len().max(1);
-        for key in keys {
-            let values = self.overflow.get(&key, 0).map_err(err)?;
-            let acc = self.scratch.entry((key.tgid, key.tid)).or_default();
-            acc.by_package.resize(packages, 0);
-            for (cpu, ns) in values.iter().enumerate() {
-                acc.on_cpu_ns += ns;
-                acc.by_package[self.topology.package_index(cpu)] += ns;
-            }
-            self.overflow.remove(&key).map_err(err)?;
-        }
-        Ok(())
-    }
-
     /// Applies lifecycle events up to `until_boot_ns`, in time order.
     fn apply_events(&mut self, until_boot_ns: u64) {
         while let Some(item) = self.events.next() {
@@ -226,6 +166,7 @@ impl EbpfLedger {
         Ok(per_cpu.iter().fold(LedgerStats::default(), |mut sum, s| {
             sum.flush_events += s.flush_events;
             sum.ringbuf_lost += s.ringbuf_lost;
+            sum.unowned_slices += s.unowned_slices;
             sum
         }))
     }
@@ -257,6 +198,7 @@ impl EbpfLedger {
             switches: switches.saturating_sub(last_switches),
             flushes: stats.flush_events.saturating_sub(last.flush_events),
             lost_events: stats.ringbuf_lost.saturating_sub(last.ringbuf_lost),
+            unowned_slices: stats.unowned_slices.saturating_sub(last.unowned_slices),
             ..losses
         })
     }
@@ -362,7 +304,7 @@ impl CpuLedger for EbpfLedger {
         let interval = now.duration_since(self.last_tick);
         self.last_tick = now;
         self.apply_events(flip_boot_ns);
-        let (cpus, losses) = self.drain_table(parity)?;
+        let (cpus, losses) = self.drain_table(parity, interval)?;
         self.drain_overflow(parity)?;
         let health = self.health(losses)?;
         let processes = self.build_processes();

@@ -1,14 +1,19 @@
-//! Loads the embedded eBPF object, sizes its maps for this machine and attaches the
-//! programs, falling back from BTF tracepoints to raw tracepoints to classic ones.
+//! Loads the embedded eBPF object, sizes its maps for this machine, tells the programs
+//! the `task_struct` offsets found in BTF (which decide whether the ledger charges the
+//! scheduler's runtime or reads the clock) and attaches every probe (`attach.rs`).
 use std::path::{Path, PathBuf};
 
 use agent_common::{TABLE_SLOTS, TaskOffsets, names};
-use aya::{
-    Btf, Ebpf, EbpfLoader, Endianness,
-    programs::{BtfTracePoint, Program, RawTracePoint, TracePoint},
-};
+use aya::{Btf, EbpfLoader, Endianness};
 
 use super::btf;
+
+mod attach;
+pub use attach::attach_with_fallback;
+use attach::{
+    Attacher, attach_ledger_switch, attach_lifecycle_exec, attach_lifecycle_exit,
+    attach_lifecycle_fork, attach_lifecycle_rename, load_ledger_flush,
+};
 
 /// The eBPF object built by `agent/build.rs`.
 pub static EBPF_OBJECT: &[u8] =
@@ -23,6 +28,9 @@ pub struct LoadOptions {
     pub table_slots: u32,
     /// Entries of the overflow map; `None` sizes it from pid_max.
     pub overflow_entries: Option<u32>,
+    /// Time slices with the clock even where the scheduler's runtime is readable (to
+    /// compare the two; production never sets it).
+    pub clock_ledger: bool,
 }
 
 impl LoadOptions {
@@ -32,6 +40,7 @@ impl LoadOptions {
             procfs_root: procfs_root.to_path_buf(),
             table_slots: TABLE_SLOTS as u32,
             overflow_entries: None,
+            clock_ledger: false,
         }
     }
 }
@@ -58,15 +67,26 @@ pub enum LoadError {
     Cpus(std::io::Error),
 }
 
+/// Where the ledger takes the length of an on-CPU slice from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceSource {
+    /// The scheduler's own runtime of the task (`se.sum_exec_runtime`), what
+    /// `/proc/PID/schedstat` reports.
+    SchedRuntime,
+    /// `bpf_ktime_get_ns` deltas (the reason is in the notes).
+    Clock,
+}
+
 /// Programs loaded and attached; dropping it detaches everything.
 pub struct LoadedProbes {
     /// The flush program, run on each CPU at every tick (see `ebpf::flush_cpus`).
     pub flush: Option<std::os::fd::RawFd>,
-    pub ebpf: Ebpf,
+    pub ebpf: aya::Ebpf,
     /// How sched_switch was hooked: `tp_btf`, `raw_tp` or `tracepoint`.
     pub attach: String,
     /// Name of the attached sched_switch program, for its bpf_stats.
     pub switch_program: String,
+    pub slices: SliceSource,
     /// What was degraded and why.
     pub notes: Vec<String>,
     pub possible_cpus: usize,
@@ -87,63 +107,101 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             None
         }
     };
-    let offsets = if btf.is_some() {
-        btf::task_offsets(&btf_path).unwrap_or_else(|err| {
-            notes.push(format!(
-                "task_struct offsets unknown ({err}): forks carry no child ids"
-            ));
-            TaskOffsets::default()
-        })
-    } else {
-        TaskOffsets::default()
+    let offsets = task_offsets_for(opts, btf.is_some(), &btf_path, &mut notes);
+    let probes = load_with(opts, btf.as_ref(), offsets, notes.clone())?;
+    if probes.attach != "tracepoint" || !offsets.runtime_ledger() {
+        return Ok(probes);
+    }
+    // The classic tracepoint gives no task pointers to read runtimes from: load again
+    // with every program on the clock, so the flush and exits agree with the switch.
+    drop(probes);
+    notes.push(clock_note(
+        "sched_switch is hooked by a classic tracepoint, which carries no task pointers",
+    ));
+    let clock = TaskOffsets {
+        sum_exec_runtime: 0,
+        ..offsets
     };
+    load_with(opts, btf.as_ref(), clock, notes)
+}
+
+/// The `task_struct` offsets from BTF, with the runtime offset only where the runtime
+/// ledger can run; what is missing, and why, goes to `notes`.
+fn task_offsets_for(
+    opts: &LoadOptions,
+    have_btf: bool,
+    btf_path: &Path,
+    notes: &mut Vec<String>,
+) -> TaskOffsets {
+    if !have_btf {
+        notes.push(clock_note("no kernel BTF to find it in"));
+        return TaskOffsets::default();
+    }
+    let blob = match btf::read_btf(btf_path) {
+        Ok(blob) => blob,
+        Err(err) => {
+            notes.push(clock_note(&format!("task_struct offsets unknown ({err})")));
+            return TaskOffsets::default();
+        }
+    };
+    let mut offsets = btf::task_offsets(&blob).unwrap_or_else(|err| {
+        notes.push(format!(
+            "task_struct offsets unknown ({err}): forks carry no child ids"
+        ));
+        TaskOffsets::default()
+    });
+    match btf::runtime_offset(&blob) {
+        Ok(_) if opts.clock_ledger => notes.push(clock_note("the clock ledger was asked for")),
+        Ok(_) if offsets.pid == 0 => notes.push(clock_note("task_struct.pid is unknown")),
+        Ok(offset) => offsets.sum_exec_runtime = offset,
+        Err(err) => notes.push(clock_note(&err.to_string())),
+    }
+    offsets
+}
+
+fn clock_note(reason: &str) -> String {
+    format!(
+        "CPU time timed by the clock (bpf_ktime_get_ns), not the scheduler's own runtime \
+         (task_struct.se.sum_exec_runtime): {reason}"
+    )
+}
+
+/// Loads the object with `offsets` and attaches every probe.
+fn load_with(
+    opts: &LoadOptions,
+    btf: Option<&Btf>,
+    offsets: TaskOffsets,
+    mut notes: Vec<String>,
+) -> Result<LoadedProbes, LoadError> {
     let possible_cpus = aya::util::nr_cpus().map_err(|(_, err)| LoadError::Cpus(err))?;
+    let pid_max = read_pid_max(&opts.procfs_root);
     let overflow_entries = opts
         .overflow_entries
-        .unwrap_or_else(|| overflow_entries_for(read_pid_max(&opts.procfs_root)));
+        .unwrap_or_else(|| overflow_entries_for(pid_max));
+    let last_charged_entries = last_charged_entries_for(pid_max);
+    let last_charged_mask = last_charged_entries - 1;
     let slot_mask = opts
         .table_slots
         .clamp(1, TABLE_SLOTS as u32)
         .next_power_of_two()
         - 1;
     let mut ebpf = EbpfLoader::new()
-        .btf(btf.as_ref())
+        .btf(btf)
         .override_global(names::GLOBAL_SLOT_MASK, &slot_mask, true)
         .override_global(names::GLOBAL_TASK_OFFSETS, &offsets, true)
+        .override_global(names::GLOBAL_LAST_CHARGED_MASK, &last_charged_mask, true)
+        .map_max_entries(names::LAST_CHARGED, last_charged_entries)
         .map_max_entries(names::OVERFLOW, overflow_entries)
         .map_max_entries(names::EVENTS, ringbuf_bytes(possible_cpus))
         .load(EBPF_OBJECT)
         .map_err(|source| LoadError::Load {
             source: Box::new(source),
         })?;
-
-    for (what, tracepoint) in [
-        ("lifecycle_fork", "sched_process_fork"),
-        ("lifecycle_exec", "sched_process_exec"),
-        ("lifecycle_exit", "sched_process_exit"),
-        ("lifecycle_rename", "task_rename"),
-    ] {
-        let kinds = attach_with_fallback(&mut ebpf, what, tracepoint, btf.as_ref(), false)?;
-        if kinds != "tp_btf" && btf.is_some() {
-            notes.push(format!("{tracepoint} attached as {kinds}"));
-        }
-    }
-    let attach = attach_with_fallback(
-        &mut ebpf,
-        "ledger_switch",
-        "sched_switch",
-        btf.as_ref(),
-        true,
-    )?;
-    let flush = match load_flush(&mut ebpf) {
-        Ok(fd) => Some(fd),
-        Err(err) => {
-            notes.push(format!(
-                "no tick flush ({err}): a thread that holds its CPU is charged at its next switch"
-            ));
-            None
-        }
-    };
+    let (attach, flush) = attach_all(&mut Attacher {
+        ebpf: &mut ebpf,
+        btf,
+        notes: &mut notes,
+    })?;
     let switch_program = format!(
         "ledger_switch_{}",
         match attach.as_str() {
@@ -152,9 +210,15 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             _ => "tp",
         }
     );
+    let slices = if offsets.runtime_ledger() && attach != "tracepoint" {
+        SliceSource::SchedRuntime
+    } else {
+        SliceSource::Clock
+    };
     Ok(LoadedProbes {
         flush,
         switch_program,
+        slices,
         ebpf,
         attach,
         notes,
@@ -163,89 +227,15 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
     })
 }
 
-/// Attaches `<prefix>_btf`, else `<prefix>_raw`, else (`classic`) `<prefix>_tp`;
-/// returns which one took.
-pub fn attach_with_fallback(
-    ebpf: &mut Ebpf,
-    prefix: &'static str,
-    tracepoint: &str,
-    btf: Option<&Btf>,
-    classic: bool,
-) -> Result<String, LoadError> {
-    let mut tried = Vec::new();
-    if let Some(btf) = btf {
-        match attach_one(ebpf, &format!("{prefix}_btf"), |prog| match prog {
-            Program::BtfTracePoint(p) => attach_btf(p, tracepoint, btf),
-            _ => Err("not a tp_btf program".to_string()),
-        }) {
-            Ok(()) => return Ok("tp_btf".to_string()),
-            Err(err) => tried.push(format!("tp_btf: {err}")),
-        }
-    }
-    match attach_one(ebpf, &format!("{prefix}_raw"), |prog| match prog {
-        Program::RawTracePoint(p) => attach_raw(p, tracepoint),
-        _ => Err("not a raw_tp program".to_string()),
-    }) {
-        Ok(()) => return Ok("raw_tp".to_string()),
-        Err(err) => tried.push(format!("raw_tp: {err}")),
-    }
-    if classic {
-        match attach_one(ebpf, &format!("{prefix}_tp"), |prog| match prog {
-            Program::TracePoint(p) => attach_classic(p, tracepoint),
-            _ => Err("not a tracepoint program".to_string()),
-        }) {
-            Ok(()) => return Ok("tracepoint".to_string()),
-            Err(err) => tried.push(format!("tracepoint: {err}")),
-        }
-    }
-    Err(LoadError::Attach {
-        what: prefix,
-        tried: tried.join("; "),
-    })
-}
-
-fn attach_one(
-    ebpf: &mut Ebpf,
-    name: &str,
-    attach: impl FnOnce(&mut Program) -> Result<(), String>,
-) -> Result<(), String> {
-    let prog = ebpf
-        .program_mut(name)
-        .ok_or_else(|| format!("program {name} missing from the object"))?;
-    attach(prog)
-}
-
-fn attach_btf(prog: &mut BtfTracePoint, tracepoint: &str, btf: &Btf) -> Result<(), String> {
-    prog.load(tracepoint, btf).map_err(|e| error_chain(&e))?;
-    prog.attach().map(drop).map_err(|e| error_chain(&e))
-}
-
-fn attach_raw(prog: &mut RawTracePoint, tracepoint: &str) -> Result<(), String> {
-    prog.load().map_err(|e| error_chain(&e))?;
-    prog.attach(tracepoint)
-        .map(drop)
-        .map_err(|e| error_chain(&e))
-}
-
-fn attach_classic(prog: &mut TracePoint, tracepoint: &str) -> Result<(), String> {
-    prog.load().map_err(|e| error_chain(&e))?;
-    prog.attach("sched", tracepoint)
-        .map(drop)
-        .map_err(|e| error_chain(&e))
-}
-
-/// Loads (without attaching) the flush program and returns its fd, which stays
-/// valid while `ebpf` lives.
-fn load_flush(ebpf: &mut Ebpf) -> Result<std::os::fd::RawFd, String> {
-    use std::os::fd::{AsFd, AsRawFd};
-    let prog: &mut RawTracePoint = ebpf
-        .program_mut("ledger_flush")
-        .ok_or("program ledger_flush missing")?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| error_chain(&e))?;
-    prog.load().map_err(|e| error_chain(&e))?;
-    let fd = prog.fd().map_err(|e| error_chain(&e))?;
-    Ok(fd.as_fd().as_raw_fd())
+/// Every probe, in order; returns how sched_switch was hooked and the flush's fd.
+/// (The GPU probes come here.)
+fn attach_all(at: &mut Attacher) -> Result<(String, Option<std::os::fd::RawFd>), LoadError> {
+    attach_lifecycle_fork(at)?;
+    attach_lifecycle_exec(at)?;
+    attach_lifecycle_exit(at)?;
+    attach_lifecycle_rename(at)?;
+    let attach = attach_ledger_switch(at)?;
+    Ok((attach, load_ledger_flush(at)))
 }
 
 /// Renders an error with its sources, so the user sees the errno at the bottom.
@@ -275,6 +265,13 @@ fn overflow_entries_for(pid_max: u32) -> u32 {
     pid_max.clamp(1024, 65_536)
 }
 
+/// One runtime entry per possible tid (16 bytes each, shared by all CPUs), as a power
+/// of two between 1 Ki and 256 Ki: beyond that, tids that collide share an entry and
+/// fall back to the per-CPU slot.
+fn last_charged_entries_for(pid_max: u32) -> u32 {
+    pid_max.clamp(1024, 1 << 18).next_power_of_two()
+}
+
 /// 64 KiB of events per CPU, as a power of two between 256 KiB and 16 MiB.
 fn ringbuf_bytes(possible_cpus: usize) -> u32 {
     let wanted = (possible_cpus as u64).saturating_mul(64 * 1024);
@@ -291,6 +288,14 @@ mod tests {
     fn sizes_follow_the_machine() {
         for (pid_max, want) in [(100, 1024), (32_768, 32_768), (4_194_304, 65_536)] {
             assert_eq!(overflow_entries_for(pid_max), want, "pid_max {pid_max}");
+        }
+        for (pid_max, want) in [
+            (100, 1024),
+            (32_768, 32_768),
+            (40_000, 65_536),
+            (4_194_304, 262_144),
+        ] {
+            assert_eq!(last_charged_entries_for(pid_max), want, "pid_max {pid_max}");
         }
         for (cpus, want) in [
             (1, 256 << 10),

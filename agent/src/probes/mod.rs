@@ -95,6 +95,9 @@ pub struct LedgerHealth {
     pub dropped_ns: u64,
     /// Lifecycle events (fork/exec/exit) lost because the ring buffer was full.
     pub lost_events: u64,
+    /// Runtime ledger: slices whose start the ledger never saw (the CPU's slot held
+    /// another task), so they could not be charged. 0 unless switches were missed.
+    pub unowned_slices: u64,
     /// Mean cost of the sched_switch program in the interval, from the kernel's
     /// bpf_stats; None while `kernel.bpf_stats_enabled` is 0.
     pub ns_per_switch: Option<f64>,

@@ -7,11 +7,24 @@
 //!                                children's CPU ns from getrusage(RUSAGE_CHILDREN)
 //! `gt-load busy-ms MS`           spin for MS milliseconds of own CPU time
 //! `gt-load pingpong SECS`        two threads bouncing a byte over pipes (context switches)
+//! `gt-load wakers N SECS US HZ [--gated]`
+//!                                N processes, each waking HZ times a second for US µs
+//!                                of spinning, for SECS (see `greentop_tests::wakers`)
+//! `gt-load thread-exec MS`       a second thread spins MS of CPU, then execs
+//!                                `busy-ms MS` (it takes over the leader's pid)
+//! `gt-load policy fifo|deadline MODE ARGS…`
+//!                                MODE run as a SCHED_FIFO or SCHED_DEADLINE task
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use greentop_tests::{policy, wakers};
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    dispatch(&args);
+}
+
+fn dispatch(args: &[String]) {
     let num = |i: usize| -> f64 {
         args.get(i)
             .and_then(|s| s.parse().ok())
@@ -23,13 +36,39 @@ fn main() {
         Some("threads") => threads(num(1) as usize, Duration::from_secs_f64(num(2))),
         Some("burst") => burst(num(1) as usize, num(2)),
         Some("pingpong") => pingpong(Duration::from_secs_f64(num(1))),
+        Some("thread-exec") => thread_exec(num(1)),
+        Some("wakers") => {
+            let plan = wakers::Plan {
+                processes: num(1) as usize,
+                secs: num(2),
+                work: Duration::from_secs_f64(num(3) / 1e6),
+                hz: num(4),
+                gated: args.get(5).is_some_and(|a| a == "--gated"),
+            };
+            if let Err(err) = wakers::run(plan) {
+                eprintln!("gt-load wakers: {err}");
+                std::process::exit(1);
+            }
+        }
+        Some("policy") => {
+            let policy = args
+                .get(1)
+                .and_then(|p| policy::Policy::parse(p))
+                .unwrap_or_else(|| usage());
+            if let Err(err) = policy::apply(policy) {
+                eprintln!("gt-load: setting {policy:?} failed: {err}");
+                std::process::exit(1);
+            }
+            dispatch(&args[2..]);
+        }
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: gt-load busy SECS | busy-ms MS | threads N SECS | burst N MS | pingpong SECS"
+        "usage: gt-load busy SECS | busy-ms MS | threads N SECS | burst N MS | pingpong SECS \
+         | thread-exec MS | wakers N SECS US HZ [--gated] | policy fifo|deadline MODE ARGS..."
     );
     std::process::exit(2)
 }
@@ -97,6 +136,19 @@ fn burst(n: usize, ms: f64) {
         "children_cpu_ns {}",
         ns(usage.ru_utime) + ns(usage.ru_stime)
     );
+}
+
+fn thread_exec(ms: f64) {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().expect("current_exe");
+    let spinner = std::thread::spawn(move || {
+        spin_cpu(Duration::from_secs_f64(ms / 1e3));
+        let err = std::process::Command::new(exe)
+            .args(["busy-ms", &ms.to_string()])
+            .exec();
+        panic!("exec from a thread failed: {err}");
+    });
+    let _ = spinner.join();
 }
 
 fn pingpong(wall: Duration) {

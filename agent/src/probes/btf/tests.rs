@@ -38,6 +38,16 @@ impl Encoder {
         self.next_id - 1
     }
 
+    /// Adds a record of a kind that refers to another type (typedef, const, …).
+    fn refer(&mut self, kind: u32, name: &str, type_id: u32) -> u32 {
+        let name_off = self.name(name);
+        for word in [name_off, kind << 24, type_id] {
+            self.types.extend_from_slice(&word.to_le_bytes());
+        }
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
     /// Adds a struct (kind 4) or union (kind 5) with `(name, type, offset)` members.
     fn aggregate(
         &mut self,
@@ -263,9 +273,67 @@ fn self_referencing_anonymous_members_terminate() {
     );
 }
 
+/// `outer { int a; struct { entity se; }; const_entity ce; int n; }` where `entity`
+/// is a typedef of `struct inner { int x; long runtime; }`.
+fn nested_blob() -> Vec<u8> {
+    let mut e = Encoder::new();
+    let int = e.record(1, false, "int", 0, &[32]);
+    let inner = e.aggregate(4, false, "inner", &[("x", int, 0), ("runtime", int, 64)]);
+    let entity = e.refer(8, "entity", inner);
+    let const_entity = e.refer(10, "", entity);
+    let anon = e.aggregate(4, false, "", &[("se", entity, 0)]);
+    // A typedef of itself: the chain must end in an error, not a hang.
+    let looped_id = e.next_id;
+    let looped = e.refer(8, "looped", looped_id);
+    e.aggregate(
+        4,
+        false,
+        "outer",
+        &[
+            ("a", int, 0),
+            ("", anon, 64),
+            ("ce", const_entity, 256),
+            ("n", int, 448),
+            ("l", looped, 480),
+        ],
+    );
+    e.finish()
+}
+
+#[test]
+fn nested_member_paths_through_typedefs_and_qualifiers() {
+    let blob = nested_blob();
+    let path = |members: &[&str]| {
+        member_path_offset_bytes(&blob, "outer", members).map_err(|e| e.to_string())
+    };
+    let cases: &[(&[&str], Result<u32, &str>)] = &[
+        (&["a"], Ok(0)),
+        (&["se", "runtime"], Ok(16)),
+        (&["se", "x"], Ok(8)),
+        (&["ce", "runtime"], Ok(40)),
+        (&["n"], Ok(56)),
+        (
+            &["se", "sum"],
+            Err("struct `outer.se` has no member `sum` in BTF"),
+        ),
+        (
+            &["n", "x"],
+            Err("member `outer.n` is not a struct or union in BTF"),
+        ),
+        (
+            &["l", "x"],
+            Err("member `outer.l` is not a struct or union in BTF"),
+        ),
+        (&["b"], Err("struct `outer` has no member `b` in BTF")),
+    ];
+    for (members, want) in cases {
+        assert_eq!(path(members), want.map_err(str::to_string), "{members:?}");
+    }
+}
+
 #[test]
 fn missing_file_names_the_path() {
-    let err = task_offsets(Path::new("/nonexistent/btf/vmlinux")).unwrap_err();
+    let err = read_btf(Path::new("/nonexistent/btf/vmlinux")).unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/btf/vmlinux"),
         "{err}"
@@ -275,7 +343,13 @@ fn missing_file_names_the_path() {
 /// Deliberately fails (does not skip) where the kernel exposes no BTF.
 #[test]
 fn real_kernel_task_struct_offsets() {
-    let offsets = task_offsets(Path::new("/sys/kernel/btf/vmlinux")).unwrap();
+    let blob = read_btf(Path::new("/sys/kernel/btf/vmlinux")).unwrap();
+    let offsets = task_offsets(&blob).unwrap();
+    let runtime = runtime_offset(&blob).unwrap();
+    assert!(
+        runtime > 0 && runtime < 16384 && runtime.is_multiple_of(8),
+        "se.sum_exec_runtime at {runtime}"
+    );
     assert!(offsets.pid > 0 && offsets.pid < 8192, "{offsets:?}");
     assert!(offsets.tgid > 0 && offsets.tgid < 8192, "{offsets:?}");
     assert_eq!(offsets.tgid, offsets.pid + 4, "{offsets:?}");

@@ -41,19 +41,20 @@ struct TestRunAttr {
 pub(super) fn run_on_cpu(prog_fd: std::os::fd::RawFd, cpu: u32) -> std::io::Result<()> {
     const BPF_PROG_TEST_RUN: libc::c_long = 10;
     const BPF_F_TEST_RUN_ON_CPU: u32 = 1;
-    let attr = TestRunAttr {
+    let mut attr = TestRunAttr {
         prog_fd: prog_fd as u32,
         flags: BPF_F_TEST_RUN_ON_CPU,
         cpu,
         ..TestRunAttr::default()
     };
-    // SAFETY: attr is a valid, initialised bpf_attr prefix of the size we pass; the
-    // kernel only reads it (and writes retval/duration inside it).
+    // SAFETY: attr is a valid, initialised bpf_attr prefix of the size we pass, and
+    // exclusively borrowed for the call: the kernel reads it, then writes the program's
+    // return value and run time back into `retval` and `duration`.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             BPF_PROG_TEST_RUN,
-            &attr as *const TestRunAttr,
+            &mut attr as *mut TestRunAttr,
             std::mem::size_of::<TestRunAttr>(),
         )
     };

@@ -1,24 +1,31 @@
 //! Benchmarks that need root and the real kernel.
 //!
-//! `gt-bench ebpf [ROUNDS] [SECS]`: ns per sched_switch event of three programs,
-//! each attached alone (so none pays the others' cache misses) for SECS under the
-//! same context-switch load, in alternating rounds of one run, read from bpf_stats:
-//! the counter-only floor, the same plus one `bpf_ktime_get_ns` (clock floor: what
-//! any time-measuring program pays), the textbook LRU per-CPU hash ledger
-//! (reference), and greentop's ledger with its user side ticking every 250 ms
-//! (whose CPU time per tick is reported too).
+//! `gt-bench ebpf [ROUNDS] [SECS]`: ns per sched_switch event of each program,
+//! attached alone (so none pays the others' cache misses) for SECS under the same
+//! context-switch load, in alternating rounds of one run, read from bpf_stats: the
+//! counter-only floor, the same plus one `bpf_ktime_get_ns` (clock floor: what any
+//! time-measuring program pays), the textbook LRU per-CPU hash ledger (reference),
+//! greentop's ledger with its user side ticking every 250 ms (whose CPU time per
+//! tick is reported too), and the same ledger forced onto the clock (its fallback).
+//!
+//! `gt-bench wakers [ROUNDS] [SECS] [PROCESSES]`: the ledger in situ (`insitu.rs`).
 use std::time::{Duration, Instant};
 
 use agent::probes::CpuLedger;
 use agent::probes::ebpf::EbpfLedger;
-use agent::probes::loader::{EBPF_OBJECT, LoadOptions, attach_with_fallback, error_chain};
+use agent::probes::loader::{
+    EBPF_OBJECT, LoadOptions, SliceSource, attach_with_fallback, error_chain,
+};
 use anyhow::{Context, anyhow, bail};
+
+mod insitu;
 
 struct Row {
     floor: Phase,
     clock: Phase,
     reference: Phase,
     ledger: Phase,
+    clock_ledger: Phase,
 }
 
 /// bpf_stats of one program over one phase.
@@ -36,6 +43,18 @@ fn main() -> anyhow::Result<()> {
             let secs = args.get(2).map_or(Ok(2.0), |s| s.parse()).context("SECS")?;
             bench_ebpf(rounds, secs)
         }
+        Some("wakers") => {
+            let num = |i: usize, default: f64| -> anyhow::Result<f64> {
+                args.get(i)
+                    .map_or(Ok(default), |s| s.parse())
+                    .with_context(|| format!("argument {i}"))
+            };
+            insitu::bench_wakers(
+                num(1, 5.0)? as usize,
+                num(2, 10.0)?,
+                num(3, 1000.0)? as usize,
+            )
+        }
         Some("ticks") => {
             let idle = args
                 .get(1)
@@ -43,7 +62,10 @@ fn main() -> anyhow::Result<()> {
                 .context("IDLE_PROCESSES")?;
             bench_ticks(idle)
         }
-        _ => bail!("usage: gt-bench ebpf [ROUNDS] [SECS] | gt-bench ticks [IDLE_PROCESSES]"),
+        _ => bail!(
+            "usage: gt-bench ebpf [ROUNDS] [SECS] | gt-bench wakers [ROUNDS] [SECS] [PROCESSES] \
+             | gt-bench ticks [IDLE_PROCESSES]"
+        ),
     }
 }
 
@@ -51,7 +73,7 @@ fn bench_ebpf(rounds: usize, secs: f64) -> anyhow::Result<()> {
     let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
         .context("enabling bpf_stats (needs root)")?;
     println!(
-        "round  floor_ns  clock_ns  reference_ns  ledger_ns  ledger/floor  ledger/clock  reference/floor  switches/s  tick_cpu_us"
+        "round  floor_ns  clock_ns  reference_ns  ledger_ns  clock_ledger_ns  ledger/floor  clock_ledger/floor  ledger/clock  reference/floor  switches/s  tick_cpu_us"
     );
     let mut rows = Vec::new();
     for round in 1..=rounds {
@@ -59,15 +81,18 @@ fn bench_ebpf(rounds: usize, secs: f64) -> anyhow::Result<()> {
             floor: phase_alone("floor_switch", secs)?,
             clock: phase_alone("clock_switch", secs)?,
             reference: phase_alone("reference_switch", secs)?,
-            ledger: phase_ledger(secs)?,
+            ledger: phase_ledger(secs, false)?,
+            clock_ledger: phase_ledger(secs, true)?,
         };
         println!(
-            "{round:>5}  {:>8.1}  {:>8.1}  {:>12.1}  {:>9.1}  {:>12.2}  {:>12.2}  {:>15.2}  {:>10.0}  {:>7.0}",
+            "{round:>5}  {:>8.1}  {:>8.1}  {:>12.1}  {:>9.1}  {:>15.1}  {:>12.2}  {:>18.2}  {:>12.2}  {:>15.2}  {:>10.0}  {:>11.0}",
             row.floor.ns_per_event,
             row.clock.ns_per_event,
             row.reference.ns_per_event,
             row.ledger.ns_per_event,
+            row.clock_ledger.ns_per_event,
             row.ledger.ns_per_event / row.floor.ns_per_event,
+            row.clock_ledger.ns_per_event / row.floor.ns_per_event,
             row.ledger.ns_per_event / row.clock.ns_per_event,
             row.reference.ns_per_event / row.floor.ns_per_event,
             row.ledger.events_per_s,
@@ -77,14 +102,16 @@ fn bench_ebpf(rounds: usize, secs: f64) -> anyhow::Result<()> {
     }
     let med = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(f).collect());
     println!(
-        "median of {rounds}: floor {:.1} ns/event, clock floor {:.1}, reference {:.1}, ledger {:.1}; \
-         ledger/floor {:.2} (target <= 1.50), ledger/clock floor {:.2}, reference/floor {:.2}; \
-         {:.0} switches/s; tick {:.0} us of CPU",
+        "median of {rounds}: floor {:.1} ns/event, clock floor {:.1}, reference {:.1}, ledger {:.1}, \
+         clock ledger {:.1}; ledger/floor {:.2} (target <= 1.50), clock ledger/floor {:.2}, \
+         ledger/clock floor {:.2}, reference/floor {:.2}; {:.0} switches/s; tick {:.0} us of CPU",
         med(&|r| r.floor.ns_per_event),
         med(&|r| r.clock.ns_per_event),
         med(&|r| r.reference.ns_per_event),
         med(&|r| r.ledger.ns_per_event),
+        med(&|r| r.clock_ledger.ns_per_event),
         med(&|r| r.ledger.ns_per_event / r.floor.ns_per_event),
+        med(&|r| r.clock_ledger.ns_per_event / r.floor.ns_per_event),
         med(&|r| r.ledger.ns_per_event / r.clock.ns_per_event),
         med(&|r| r.reference.ns_per_event / r.floor.ns_per_event),
         med(&|r| r.ledger.events_per_s),
@@ -136,6 +163,16 @@ fn tick_costs(ledger: &mut EbpfLedger, n: usize) -> anyhow::Result<f64> {
 
 /// One benchmark program attached alone to sched_switch.
 fn phase_alone(prefix: &'static str, secs: f64) -> anyhow::Result<Phase> {
+    let (ebpf, name) = attach_alone(prefix)?;
+    let before = prog_stats(&ebpf, &name)?;
+    let wall = run_load(secs, || Ok(()))?;
+    let after = prog_stats(&ebpf, &name)?;
+    Ok(phase(before, after, wall, f64::NAN))
+}
+
+/// Loads the object and attaches only `<prefix>_btf` (or `_raw`) to sched_switch;
+/// returns the object (dropping it detaches) and the program's name.
+pub(crate) fn attach_alone(prefix: &'static str) -> anyhow::Result<(aya::Ebpf, String)> {
     let btf = aya::Btf::from_sys_fs().ok();
     let mut ebpf = aya::EbpfLoader::new()
         .btf(btf.as_ref())
@@ -144,22 +181,14 @@ fn phase_alone(prefix: &'static str, secs: f64) -> anyhow::Result<Phase> {
     let kind = attach_with_fallback(&mut ebpf, prefix, "sched_switch", btf.as_ref(), false)
         .map_err(|e| anyhow!(error_chain(&e)))?;
     let name = program_name(prefix, &kind);
-    let before = prog_stats(&ebpf, &name)?;
-    let wall = run_load(secs, || Ok(()))?;
-    let after = prog_stats(&ebpf, &name)?;
-    Ok(phase(before, after, wall, f64::NAN))
+    Ok((ebpf, name))
 }
 
-/// greentop's ledger as it runs in production, ticking every 250 ms.
-fn phase_ledger(secs: f64) -> anyhow::Result<Phase> {
-    let opts = LoadOptions::new("/sys".as_ref(), "/proc".as_ref());
-    let mut ledger = EbpfLedger::new(&opts).map_err(|e| anyhow!(error_chain(&e)))?;
-    let kind = ledger
-        .fidelity()
-        .label()
-        .trim_start_matches("ebpf-")
-        .to_string();
-    let name = program_name("ledger_switch", &kind);
+/// greentop's ledger as it runs in production (or forced onto the clock), ticking
+/// every 250 ms.
+fn phase_ledger(secs: f64, clock: bool) -> anyhow::Result<Phase> {
+    let mut ledger = open_ledger(clock)?;
+    let name = ledger.switch_program().to_string();
     let before = prog_stats(ledger.ebpf(), &name)?;
     let mut tick_us = Vec::new();
     let wall = run_load(secs, || {
@@ -170,6 +199,26 @@ fn phase_ledger(secs: f64) -> anyhow::Result<Phase> {
     })?;
     let after = prog_stats(ledger.ebpf(), &name)?;
     Ok(phase(before, after, wall, median(tick_us)))
+}
+
+/// The ledger on the real /sys and /proc; `clock` forces the clock fallback.
+pub(crate) fn open_ledger(clock: bool) -> anyhow::Result<EbpfLedger> {
+    let mut opts = LoadOptions::new("/sys".as_ref(), "/proc".as_ref());
+    opts.clock_ledger = clock;
+    let ledger = EbpfLedger::new(&opts).map_err(|e| anyhow!(error_chain(&e)))?;
+    let want = if clock {
+        SliceSource::Clock
+    } else {
+        SliceSource::SchedRuntime
+    };
+    if ledger.slice_source() != want {
+        bail!(
+            "wanted the {want:?} ledger, got {:?}: {:?}",
+            ledger.slice_source(),
+            ledger.fidelity().note()
+        );
+    }
+    Ok(ledger)
 }
 
 fn program_name(prefix: &str, kind: &str) -> String {
@@ -207,7 +256,7 @@ fn phase(before: (u64, u64), after: (u64, u64), wall_s: f64, tick_us: f64) -> Ph
 }
 
 /// (run time ns, run count) of a loaded program.
-fn prog_stats(ebpf: &aya::Ebpf, name: &str) -> anyhow::Result<(u64, u64)> {
+pub(crate) fn prog_stats(ebpf: &aya::Ebpf, name: &str) -> anyhow::Result<(u64, u64)> {
     let prog = ebpf
         .program(name)
         .with_context(|| format!("program {name}"))?;
@@ -216,7 +265,7 @@ fn prog_stats(ebpf: &aya::Ebpf, name: &str) -> anyhow::Result<(u64, u64)> {
 }
 
 /// CPU time of this thread: a tick's cost without the RCU grace period it sleeps in.
-fn thread_cpu_ns() -> u64 {
+pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -226,7 +275,7 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.retain(|v| !v.is_nan());
     if values.is_empty() {
         return f64::NAN;
