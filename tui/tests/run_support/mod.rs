@@ -250,3 +250,26 @@ pub fn write_mark_helper(dir: &Path) -> PathBuf {
     std::fs::write(&path, code).unwrap();
     path
 }
+
+/// What the threads of `pid` and its children wait on (wchan, kernel stack), for a
+/// test that timed out.
+fn waits(pid: i32) -> String {
+    let mut out = String::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    for task in tasks.flatten() {
+        let path = task.path();
+        let read = |name: &str| std::fs::read_to_string(path.join(name)).unwrap_or_default();
+        out.push_str(&format!(
+            "{} {} wchan={}\n{}",
+            path.display(),
+            read("comm").trim(),
+            read("wchan"),
+            read("stack")
+        ));
+    }
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+    out.push_str(&format!("children: {}\n", children.unwrap_or_default()));
+    out
+}
