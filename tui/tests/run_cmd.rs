@@ -235,7 +235,13 @@ fn without_privileges_it_samples_proc_and_says_so() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("lower fidelity /proc sampling"), "{stderr}");
+    // Said up front, before the command's own output, and again in the summary.
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.contains("lower fidelity /proc sampling"), "{stderr}");
+    assert!(
+        stderr.contains("note: lower fidelity /proc sampling"),
+        "{stderr}"
+    );
     assert!(stderr.contains("ledger procfs"), "{stderr}");
     assert!(stderr.contains("greentop run: "), "{stderr}");
 }

@@ -7,6 +7,7 @@
 //! boundary, where the ledger has charged every running slice and the energy
 //! counters were read, so no energy has to be split by time inside an interval
 //! (which would assume constant power).
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +25,8 @@ pub struct Measurer<'a> {
     pub marks: &'a MarkSocket,
     pub tick: Duration,
     pub user: Option<&'a User>,
+    /// Whether the ledger's reduced fidelity (the /proc fallback) was said.
+    pub warned: bool,
 }
 
 /// Why the loop woke.
@@ -143,6 +146,16 @@ impl Measurer<'_> {
     fn tick_into(&mut self, recorder: Option<&mut Recorder>, notes: &mut Vec<String>) {
         match self.pipeline.tick(false) {
             Ok(interval) => {
+                if let Some(note) = interval
+                    .system
+                    .ledger_note
+                    .as_ref()
+                    .filter(|_| !self.warned)
+                {
+                    // The usual warning, up front (the summary repeats it).
+                    let _ = writeln!(std::io::stderr(), "greentop: {note}");
+                    self.warned = true;
+                }
                 if let Some(recorder) = recorder {
                     recorder.eat(&interval);
                 }

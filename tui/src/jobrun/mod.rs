@@ -74,9 +74,6 @@ fn run_checked(
         false => None,
     };
     let mut pipeline = open_pipeline(&common)?;
-    if let Some(note) = pipeline.ledger().fidelity().note() {
-        say(&note);
-    }
     let marks = MarkSocket::open(user.as_ref().map(|u| (u.uid, u.gid)))
         .context("creating the GREENTOP_MARK socket")?;
     let mut measurer = Measurer {
@@ -84,6 +81,7 @@ fn run_checked(
         marks: &marks,
         tick: Duration::from_secs_f64(args.tick),
         user: user.as_ref(),
+        warned: false,
     };
     let (runs, code) = run_all(&mut measurer, &commands, args);
     if runs.iter().any(|r| !r.is_empty()) {
