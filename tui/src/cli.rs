@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         series: Option<PathBuf>,
     },
+    /// Run a command and report its energy and carbon, like `time` for joules:
+    /// its whole process tree, per domain, per phase, with repeats and comparisons.
+    Run(Box<greentop_tui::jobrun::RunArgs>),
 }
 
 /// A job length or window for `greenest`: `4h`, `90m`; longer than zero.

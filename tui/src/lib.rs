@@ -3,6 +3,7 @@
 pub mod app;
 pub mod fixtures;
 pub mod format;
+pub mod jobrun;
 pub mod keys;
 pub mod run;
 pub mod state;

@@ -8,6 +8,7 @@ mod commands;
 fn main() -> std::process::ExitCode {
     let cli: cli::Cli = agent::cli::parse_args("greentop");
     let result = match &cli.command {
+        Some(cli::Command::Run(args)) => greentop_tui::jobrun::run(&cli.common, args),
         Some(command) => commands::run_command(&cli, command).map(|()| 0),
         None if cli.batch || cli.list_sources => batch::run(&cli).map(|()| 0),
         None => greentop_tui::run::run_live(&cli.common, cli.delay_s).map(|end| end.exit_code()),
