@@ -11,4 +11,5 @@ pub mod jobs;
 pub mod model;
 pub mod pipeline;
 pub mod probes;
+pub mod sinks;
 pub mod topology;

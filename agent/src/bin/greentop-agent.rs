@@ -1,10 +1,11 @@
 //! `greentop-agent`: the headless collector. For now it prints one JSON interval per
 //! line to stdout; the binary log, metrics and socket sinks come next.
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use agent::cli::CommonArgs;
 use agent::pipeline::{open_pipeline, open_sources};
+use agent::sinks::Sink;
+use agent::sinks::json::JsonLines;
 use clap::Parser;
 
 /// Headless greentop: measures per-process CPU time (and, soon, energy and carbon).
@@ -49,14 +50,14 @@ fn main() -> anyhow::Result<()> {
     let delay = Duration::from_secs_f64(cli.interval_s);
     let mut next = Instant::now() + delay;
     let mut done = 0;
+    let mut sink = JsonLines::new(std::io::stdout());
     while cli.count.is_none_or(|n| done < n) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += delay;
         let interval = pipeline.tick(cli.threads)?;
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &interval)?;
-        writeln!(out)?;
+        sink.write(&interval)?;
         done += 1;
     }
+    sink.close()?;
     Ok(())
 }
