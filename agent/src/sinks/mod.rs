@@ -3,6 +3,7 @@
 //! the socket share (`frame.rs`).
 pub mod frame;
 pub mod json;
+pub mod log;
 
 use std::path::PathBuf;
 
