@@ -6,12 +6,25 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::predict::{self, Domain};
 use super::record::{
-    self, IntervalRecord, PackageRates, ProcessMeta, Record, ThreadNames, Timestamp,
+    self, IntervalRecord, PackageRates, ProcessMeta, Record, SegmentHeader, ThreadNames, Timestamp,
 };
 use super::system;
 use super::wire::{Energy, ProcRow, Secs, ThreadRow, ThreadsForm};
 use crate::carbon::gco2;
 use crate::model::{Interval, ProcessEnergy, ThreadEnergy};
+
+/// A whole segment in memory: preamble, `header`, then `intervals` (as a writer
+/// would write them, without its file handling).
+pub fn encode_segment(header: SegmentHeader, intervals: &[Interval]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    crate::sinks::frame::write_preamble(&mut out, record::FORMAT_VERSION);
+    record::append(&mut out, &Record::SegmentHeader(header))?;
+    let mut encoder = Encoder::default();
+    for interval in intervals {
+        encoder.encode(interval, &mut out)?;
+    }
+    Ok(out)
+}
 
 /// What a segment has said so far: process ids and their metadata, thread names.
 #[derive(Default)]

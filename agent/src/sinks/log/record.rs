@@ -221,3 +221,19 @@ pub fn append(out: &mut Vec<u8>, record: &Record) -> Result<(), String> {
 pub fn decode(payload: &[u8]) -> Result<Record, bincode::error::DecodeError> {
     bincode::decode_from_slice(payload, config()).map(|(record, _)| record)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_a_newer_minor_appends_to_a_record_are_ignored() {
+        let record = Record::ThreadNames(ThreadNames {
+            first_id: 3,
+            names: vec!["worker".into()],
+        });
+        let mut payload = bincode::encode_to_vec(&record, config()).unwrap();
+        payload.extend_from_slice(&[0xff, 0x00, 0x07]);
+        assert_eq!(decode(&payload).unwrap(), record);
+    }
+}

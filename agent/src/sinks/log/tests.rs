@@ -4,28 +4,20 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::convert::Encoder;
+use super::convert::encode_segment;
 use super::reader::{Event, RunningTotals, visit_bytes};
-use super::record::{self, FORMAT_VERSION, Record, SegmentHeader};
+use super::record::SegmentHeader;
 use super::synth::{Synth, Workload};
 use super::{Notice, decode};
 use crate::model::{Interval, JobEnergy, ProcessEnergy, SystemSummary, ThreadEnergy};
-use crate::sinks::frame;
 
 /// A whole segment holding `intervals`.
 pub(crate) fn segment_bytes(intervals: &[Interval]) -> Vec<u8> {
-    let mut out = Vec::new();
-    frame::write_preamble(&mut out, FORMAT_VERSION);
     let header = SegmentHeader {
         seq: 1,
         ..SegmentHeader::default()
     };
-    record::append(&mut out, &Record::SegmentHeader(header)).unwrap();
-    let mut encoder = Encoder::default();
-    for interval in intervals {
-        encoder.encode(interval, &mut out).unwrap();
-    }
-    out
+    encode_segment(header, intervals).unwrap()
 }
 
 /// Everything a segment reads back as, with running totals like the pipeline's.
