@@ -6,6 +6,7 @@
 //! `decode.rs` (read) are the only places that map them to `model::Interval`.
 pub mod convert;
 pub mod decode;
+pub mod fuzz;
 pub mod predict;
 pub mod reader;
 pub mod record;
