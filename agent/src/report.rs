@@ -60,7 +60,7 @@ pub struct Row {
     pub gco2: f64,
     /// Σ interval_s of the intervals the group had a row in.
     pub seconds: f64,
-    /// Largest joules / interval_s of one interval.
+    /// Largest joules / interval_s of one interval (NaN for `(other)`).
     pub peak_watts: f64,
     /// End of the last interval the group appeared in.
     #[serde(skip)]
@@ -123,14 +123,14 @@ impl Row {
         self.last_seen = at.or(self.last_seen);
     }
 
+    /// Adds `other`'s sums. Time seen and peak cannot be merged from two rows'
+    /// totals (they may overlap), so the caller sets them.
     fn merge(&mut self, other: &Row) {
         self.cpu_joules += other.cpu_joules;
         self.dram_joules += other.dram_joules;
         self.gpu_joules += other.gpu_joules;
         self.joules += other.joules;
         self.gco2 += other.gco2;
-        self.seconds = self.seconds.max(other.seconds);
-        self.peak_watts = self.peak_watts.max(other.peak_watts);
         self.last_seen = self.last_seen.max(other.last_seen);
     }
 }
@@ -341,6 +341,9 @@ impl Accumulator {
             let rest = rows.split_off(n);
             let mut other = Row::named(format!("(other: {} groups)", rest.len()));
             rest.iter().for_each(|r| other.merge(r));
+            // Its average is over the whole report; its peak is unknown (NaN).
+            other.seconds = self.report.machine.seconds;
+            other.peak_watts = f64::NAN;
             rows.push(other);
         }
         let report = &mut self.report;

@@ -49,7 +49,9 @@ pub fn csv(report: &Report) -> String {
         out.push_str(&csv_field(&row.group));
         for n in numbers {
             out.push(',');
-            out.push_str(&n.to_string());
+            if !n.is_nan() {
+                out.push_str(&n.to_string());
+            }
         }
         out.push('\n');
     }
@@ -100,7 +102,7 @@ pub fn table(report: &Report) -> String {
         report.intensity
     ));
     out.push_str(&format!(
-        "{:<32} {:>10} {:>10} {:>10} {:>11} {:>10} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9}\n",
+        "{:<24} {:>9} {:>9} {:>9} {:>10} {:>9} {:>7} {:>7} {:>7} {:>6} {:>8}\n",
         "GROUP",
         "CPU J",
         "DRAM J",
@@ -111,15 +113,18 @@ pub fn table(report: &Report) -> String {
         "AVG W",
         "PEAK W",
         "SHARE",
-        "CAR km",
-        "PHONES"
+        "CAR km"
     ));
     let machine_row = (report.by != Some(GroupBy::Machine)).then_some(&report.machine);
     for row in report.rows.iter().chain(machine_row) {
-        let e = row.equivalents();
+        let peak = if row.peak_watts.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.2}", row.peak_watts)
+        };
         out.push_str(&format!(
-            "{:<32} {:>10.1} {:>10.1} {:>10.1} {:>11.1} {:>10} {:>9} {:>8.2} {:>8.2} {:>5.1}% {:>9} {:>9}\n",
-            truncate(&row.group, 32),
+            "{:<24} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>9} {:>7} {:>7.2} {:>7} {:>5.1}% {:>8}\n",
+            truncate(&row.group, 24),
             row.cpu_joules,
             row.dram_joules,
             row.gpu_joules,
@@ -127,10 +132,9 @@ pub fn table(report: &Report) -> String {
             number(row.gco2),
             duration(row.seconds),
             row.average_watts(),
-            row.peak_watts,
+            peak,
             row.share_pct(&report.machine),
-            number(e.car_km),
-            number(e.smartphone_charges),
+            number(row.equivalents().car_km),
         ));
     }
     let e = report.machine.equivalents();
