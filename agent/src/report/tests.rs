@@ -162,6 +162,14 @@ fn since_until_top_and_recomputed_carbon() {
         "{}",
         r.rows[2].group
     );
+    assert_eq!(r.rows[2].seconds, r.machine.seconds);
+    assert!(r.rows[2].peak_watts.is_nan());
+    let csv = format::csv(&r);
+    let other = csv.lines().nth(3).unwrap();
+    assert!(
+        other.starts_with("(other: ") && other.contains(",,"),
+        "no peak: {other}"
+    );
     let sweden = crate::carbon::table::lookup("SWE").unwrap().g_per_kwh;
     let window = &intervals[5..15];
     let expected_g: f64 = window
