@@ -112,29 +112,7 @@ impl Synth {
 
     /// The next interval.
     pub fn next_interval(&mut self) -> Interval {
-        let packages = self.work.packages as usize;
-        let interval_ns = self.work.interval.as_nanos() as u64;
-        let churn = self.work.churn_one_in.max(1);
-        for i in 0..self.procs.len() {
-            let mut p = std::mem::take(&mut self.procs[i]);
-            if p.exited {
-                p = self.new_process();
-            } else if self.random().is_multiple_of(churn) {
-                p.exited = true;
-                p.threads.iter_mut().for_each(|t| t.exited = true);
-            }
-            let home = (p.tgid as usize) % packages;
-            for t in &mut p.threads {
-                let ns = 10_000 + self.random() % (interval_ns / 4);
-                t.on_cpu_ns = ns;
-                t.on_cpu_ns_by_package = vec![0; packages];
-                t.on_cpu_ns_by_package[home] = ns;
-            }
-            p.on_cpu_ns = p.threads.iter().map(|t| t.on_cpu_ns).sum();
-            p.on_cpu_ns_by_package = vec![0; packages];
-            p.on_cpu_ns_by_package[home] = p.on_cpu_ns;
-            self.procs[i] = p;
-        }
+        self.advance_processes();
         let sample = self.ledger_sample();
         let reading = self.energy();
         let attribution = attribute(
@@ -175,6 +153,33 @@ impl Synth {
         interval.ts = humantime::format_rfc3339_millis(end).to_string();
         self.finish(&mut interval);
         interval
+    }
+
+    /// This interval's CPU time of every process; exits and replacements.
+    fn advance_processes(&mut self) {
+        let packages = self.work.packages as usize;
+        let interval_ns = self.work.interval.as_nanos() as u64;
+        let churn = self.work.churn_one_in.max(1);
+        for i in 0..self.procs.len() {
+            let mut p = std::mem::take(&mut self.procs[i]);
+            if p.exited {
+                p = self.new_process();
+            } else if self.random().is_multiple_of(churn) {
+                p.exited = true;
+                p.threads.iter_mut().for_each(|t| t.exited = true);
+            }
+            let home = (p.tgid as usize) % packages;
+            for t in &mut p.threads {
+                let ns = 10_000 + self.random() % (interval_ns / 4);
+                t.on_cpu_ns = ns;
+                t.on_cpu_ns_by_package = vec![0; packages];
+                t.on_cpu_ns_by_package[home] = ns;
+            }
+            p.on_cpu_ns = p.threads.iter().map(|t| t.on_cpu_ns).sum();
+            p.on_cpu_ns_by_package = vec![0; packages];
+            p.on_cpu_ns_by_package[home] = p.on_cpu_ns;
+            self.procs[i] = p;
+        }
     }
 
     fn ledger_sample(&mut self) -> LedgerSample {
