@@ -197,7 +197,7 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     }
 }
 
-fn parse_pue(text: &str) -> Result<f64, String> {
+pub fn parse_pue(text: &str) -> Result<f64, String> {
     number_in(text, PUE_RANGE, "a ratio like 1.4", "")
 }
 
@@ -234,7 +234,7 @@ fn parse_watts(text: &str) -> Result<f64, String> {
     number_in(text, 1.0..=5000.0, "a number of watts", " W")
 }
 
-fn parse_intensity(text: &str) -> Result<f64, String> {
+pub fn parse_intensity(text: &str) -> Result<f64, String> {
     number_in(text, INTENSITY_RANGE, "a number of gCO₂/kWh", " g/kWh")
 }
 

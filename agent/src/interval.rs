@@ -194,7 +194,7 @@ fn gpu_probes_json(status: &GpuProbeStatus) -> GpuProbesJson {
 }
 
 /// Sums processes by job label.
-fn job_rows(processes: &[ProcessEnergy]) -> Vec<JobEnergy> {
+pub(crate) fn job_rows(processes: &[ProcessEnergy]) -> Vec<JobEnergy> {
     let mut jobs: HashMap<&str, JobEnergy> = HashMap::new();
     for p in processes {
         let Some(job) = p.job.as_deref() else {

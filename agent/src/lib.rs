@@ -11,4 +11,6 @@ pub mod jobs;
 pub mod model;
 pub mod pipeline;
 pub mod probes;
+pub mod report;
+pub mod sinks;
 pub mod topology;

@@ -4,6 +4,8 @@ use std::time::{Duration, Instant};
 
 use agent::model::Interval;
 use agent::pipeline::{open_pipeline, open_sources};
+use agent::sinks::Sink;
+use agent::sinks::json::JsonLines;
 
 use crate::cli::Cli;
 
@@ -23,7 +25,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         eprintln!("greentop: {line}");
     }
     let delay = Duration::from_secs_f64(cli.delay_s);
-    let stdout = std::io::stdout();
+    let mut json = cli
+        .json
+        .then(|| JsonLines::new(std::io::stdout()).flushing_each_line());
     let mut next = Instant::now() + delay;
     let mut done = 0u64;
     while cli.iterations.is_none_or(|n| done < n) {
@@ -33,15 +37,18 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         for change in interval.system.trust_changes() {
             eprintln!("greentop: {change}");
         }
-        let mut out = stdout.lock();
-        if cli.json {
-            serde_json::to_writer(&mut out, &interval)?;
-            writeln!(out)?;
-        } else {
-            write!(out, "{}", render_table(&interval, cli.threads))?;
+        match json.as_mut() {
+            Some(sink) => sink.write(&interval)?,
+            None => {
+                let mut out = std::io::stdout().lock();
+                write!(out, "{}", render_table(&interval, cli.threads))?;
+                out.flush()?;
+            }
         }
-        out.flush()?;
         done += 1;
+    }
+    if let Some(sink) = json.as_mut() {
+        sink.close()?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use agent::cli::{CommonArgs, parse_count, parse_seconds};
+use agent::report::GroupBy;
 use clap::{Parser, Subcommand};
 
 /// htop for watts and gCO₂: per-process and per-thread CPU time, energy and carbon.
@@ -64,6 +65,60 @@ pub enum Command {
     /// Run a command and report its energy and carbon, like `time` for joules:
     /// its whole process tree, per domain, per phase, with repeats and comparisons.
     Run(Box<greentop_tui::jobrun::RunArgs>),
+    /// Sum binary logs per process, job, cgroup, user, command or machine.
+    ///
+    /// Reads log segment files, or directories of them, and prints per group the
+    /// energy per domain, gCO₂, time seen, average and peak watts, share of the
+    /// machine and everyday equivalents, with an (idle) row so the rows add up to
+    /// what was measured. Damaged records are reported on stderr and skipped.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Log segment files or log directories.
+    #[arg(value_name = "LOG|DIR", required = true)]
+    pub logs: Vec<PathBuf>,
+    /// What one row sums.
+    #[arg(long, value_enum, default_value_t = GroupBy::Process)]
+    pub by: GroupBy,
+    /// Only intervals ending at or after this time (RFC 3339, or a duration ago: 12h).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only intervals ending before this time (RFC 3339, or a duration ago).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Keep the N biggest rows and sum the others into one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Recompute gCO₂ from the logged joules with this grid region's intensity.
+    #[arg(long, value_name = "CODE")]
+    pub region: Option<String>,
+    /// Recompute gCO₂ with a fixed intensity, gCO₂/kWh.
+    #[arg(long, value_name = "G_PER_KWH", value_parser = agent::cli::parse_intensity)]
+    pub intensity: Option<f64>,
+    /// Recompute gCO₂ with each interval's value from a `timestamp,g_per_kwh` CSV.
+    #[arg(long, value_name = "FILE")]
+    pub intensity_series: Option<PathBuf>,
+    /// Recompute gCO₂ with this power usage effectiveness instead of the logged one.
+    #[arg(long, value_name = "RATIO", value_parser = agent::cli::parse_pue)]
+    pub pue: Option<f64>,
+}
+
+/// Output of `greentop report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns for people.
+    Table,
+    /// One row per group, every number (CSV_COLUMNS in agent/src/report/format.rs).
+    Csv,
+    /// The whole report, rows with their equivalents, and the notices.
+    Json,
+    /// CodeCarbon's emissions.csv columns, one row per group.
+    EmissionsCsv,
 }
 
 /// A job length or window for `greenest`: `4h`, `90m`; longer than zero.

@@ -1,14 +1,20 @@
-//! `greentop calibrate` and `greentop greenest`: the one-shot commands.
+//! `greentop calibrate`, `greentop greenest` and `greentop report`: the one-shot
+//! commands.
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use agent::calibrate::measure;
+use agent::carbon::CarbonConfig;
 use agent::carbon::greenest::greenest_window;
 use agent::carbon::series::Series;
 use agent::config::Config;
 use agent::pipeline::open_sources;
+use agent::report::{self as log_report, ReportOptions, emissions, format};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ReportArgs, ReportFormat};
 
 pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
     match command {
@@ -29,6 +35,7 @@ pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             };
             greenest(&path, *duration, *within)
         }
+        Command::Report(args) => report(cli, args),
         // ok: main.rs dispatches `run` itself, for the exit status it passes through.
         Command::Run(_) => unreachable!("greentop run is dispatched by main"),
     }
@@ -98,4 +105,71 @@ fn greenest(path: &Path, duration: Duration, within: Duration) -> anyhow::Result
         best.now_average_g_per_kwh, best.saving_percent
     );
     Ok(())
+}
+
+/// `greentop report`: the logs summed by `agent::report`, in the chosen format; a
+/// progress bar on stderr when it is a terminal.
+fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<()> {
+    let now = SystemTime::now();
+    let time = |text: &Option<String>, what: &str| {
+        text.as_deref()
+            .map(|t| log_report::parse_time(t, now))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+    };
+    let region = args.region.clone().or(cli.common.region.clone());
+    let intensity = args.intensity.or(cli.common.intensity);
+    let series = args
+        .intensity_series
+        .clone()
+        .or(cli.common.intensity_series.clone());
+    let recompute = region.is_some() || intensity.is_some() || series.is_some();
+    let opts = ReportOptions {
+        by: Some(args.by),
+        since: time(&args.since, "since")?,
+        until: time(&args.until, "until")?,
+        top: args.top.map(|n| n as usize),
+        carbon: recompute.then_some(CarbonConfig {
+            region,
+            intensity_g_per_kwh: intensity,
+            series_path: series,
+            provider: None,
+            pue: None,
+        }),
+        pue: args.pue.or(cli.common.pue),
+    };
+    let bar = std::io::stderr().is_terminal().then(progress_bar);
+    let result = log_report::build(&args.logs, &opts, &mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = result?;
+    for (path, notice) in &report.notices {
+        eprintln!("greentop: {}: {notice}", path.display());
+    }
+    let text = match args.format {
+        ReportFormat::Table => format::table(&report),
+        ReportFormat::Csv => format::csv(&report),
+        ReportFormat::Json => format::json(&report),
+        ReportFormat::EmissionsCsv => emissions::emissions_csv(&report),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing the report")
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) =
+        ProgressStyle::with_template("reading logs {wide_bar} {bytes}/{total_bytes} {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }

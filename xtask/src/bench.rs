@@ -29,6 +29,10 @@ const TARGETS: &[(&str, &str)] = &[
         "ticks",
         "ledger tick cost with and without 2,000 idle processes (gt-bench ticks; needs root)",
     ),
+    (
+        "log",
+        "binary log bytes per process-interval over a day of 500 processes, greentop report's time on it, and N runs of the reader's fuzz target (gt-bench-log [HOURS] [PROCESSES] [FUZZ_RUNS])",
+    ),
 ];
 
 pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
@@ -50,6 +54,7 @@ pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
     // of its package's binaries in release mode first.
     let (package, binary, bench_args): (&str, &str, Vec<&str>) = match target {
         "tui" => ("greentop", "gt-bench-tui", Vec::new()),
+        "log" => ("greentop-tests", "gt-bench-log", Vec::new()),
         _ => ("greentop-tests", "gt-bench", vec![target]),
     };
     let mut build = cmd::command("cargo");

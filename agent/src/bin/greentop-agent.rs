@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use agent::cli::{CommonArgs, exit_status, parse_count, parse_seconds};
 use agent::pipeline::{open_pipeline, open_sources};
+use agent::sinks::Sink;
+use agent::sinks::json::JsonLines;
 use clap::Parser;
 
 /// Headless greentop: measures per-process CPU time (and, soon, energy and carbon).
@@ -58,6 +60,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let delay = Duration::from_secs_f64(cli.interval_s);
     let mut next = Instant::now() + delay;
     let mut done = 0;
+    let mut sink = JsonLines::new(std::io::stdout());
     while cli.count.is_none_or(|n| done < n) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += delay;
@@ -65,10 +68,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         for change in interval.system.trust_changes() {
             eprintln!("greentop-agent: {change}");
         }
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &interval)?;
-        writeln!(out)?;
+        sink.write(&interval)?;
         done += 1;
     }
+    sink.close()?;
     Ok(())
 }
