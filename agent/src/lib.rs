@@ -4,6 +4,7 @@ pub mod attribution;
 pub mod calibrate;
 pub mod carbon;
 pub mod cli;
+pub mod codecarbon;
 pub mod config;
 pub mod energy;
 pub mod interval;
