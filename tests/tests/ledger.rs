@@ -172,6 +172,47 @@ fn reused_pid_is_two_processes() {
     assert!(a[0].on_cpu_ns > 250_000_000 && b[0].on_cpu_ns > 250_000_000);
 }
 
+/// A thread the ledger never saw (it predates the ledger and had not run) execs: the
+/// old leader's exit is not the process's end, and its rows say it is alive.
+#[test]
+fn a_thread_that_execs_does_not_end_its_process() {
+    use std::io::{BufRead, Write};
+    let mut child = KillOnDrop(
+        std::process::Command::new(gt_load())
+            .args(["thread-exec-when-told", "5000"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gt-load"),
+    );
+    let pid = child.0.id();
+    let mut ready = String::new();
+    let stdout = child.0.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut ready)
+        .expect("read ready");
+    assert_eq!(ready.trim(), "ready");
+    let mut ledger = ledger();
+    let mut samples = vec![sample(&mut ledger)];
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("tell it to exec");
+    let cmdline = format!("/proc/{pid}/cmdline");
+    let start = Instant::now();
+    while !std::fs::read(&cmdline).is_ok_and(|c| c.windows(7).any(|w| w == b"busy-ms")) {
+        assert!(start.elapsed() < Duration::from_secs(30), "no exec");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    samples.push(sample(&mut ledger));
+    samples.push(sample(&mut ledger));
+    let rows = rows_for(&samples, pid);
+    assert!(!rows.is_empty(), "the exec'd process ran");
+    assert!(
+        rows.iter().all(|p| !p.exited),
+        "alive after the exec: {:?}",
+        rows.iter().map(|p| p.exited).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn map_pressure_is_counted_not_hidden() {
     let mut opts = options();
