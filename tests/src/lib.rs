@@ -8,6 +8,7 @@ use agent::probes::loader::{LoadOptions, error_chain};
 use agent::probes::{CpuLedger, LedgerSample, ProcessSample};
 
 pub mod cuda;
+pub mod pid;
 pub mod policy;
 pub mod wakers;
 
@@ -68,7 +69,14 @@ pub struct Oracle {
 /// Waits for the child to exit without reaping it, reads its final on-CPU ns from
 /// `/proc/PID/schedstat`, then reaps it and measures what getrusage gained.
 pub fn wait_with_schedstat(child: &mut Child) -> Oracle {
-    let pid = child.id();
+    oracle_of(child.id(), || {
+        let status = child.wait().expect("reap child");
+        assert!(status.success(), "gt-load failed: {status}");
+    })
+}
+
+/// The kernel's account of child `pid` once it has exited; `reap` reaps it.
+pub(crate) fn oracle_of(pid: u32, reap: impl FnOnce()) -> Oracle {
     // SAFETY: an all-zero siginfo_t is valid; waitid writes into it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer; WNOWAIT leaves the zombie for us to read.
@@ -79,8 +87,7 @@ pub fn wait_with_schedstat(child: &mut Child) -> Oracle {
         .expect("stat of the zombie")
         .start_ns;
     let before = children_cpu_ns();
-    let status = child.wait().expect("reap child");
-    assert!(status.success(), "gt-load failed: {status}");
+    reap();
     Oracle {
         leader_ns,
         process_ns: children_cpu_ns() - before,
