@@ -247,6 +247,7 @@ fn cpu_summary(sample: &LedgerSample, fidelity: &Fidelity) -> SystemSummary {
             dropped_slices: sample.health.dropped_slices,
             dropped_cpu_seconds: ns_to_s(sample.health.dropped_ns),
             lost_events: sample.health.lost_events,
+            unowned_slices: sample.health.unowned_slices,
             ns_per_switch: sample.health.ns_per_switch,
         },
         ..SystemSummary::default()
@@ -287,7 +288,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gpu_activity_reaches_the_json_per_process_and_thread() {
+    fn gpu_activity_and_ledger_health_reach_the_json() {
         use crate::probes::{GpuCalls, ThreadSample};
         let calls = |ctx_switches, launches, sync_wait_ns, ioctls| GpuCalls {
             ctx_switches,
@@ -315,6 +316,10 @@ mod tests {
                 threads,
                 ..ProcessSample::default()
             }],
+            health: crate::probes::LedgerHealth {
+                unowned_slices: 2,
+                ..Default::default()
+            },
             gpu: Some(GpuProbeStatus {
                 mode: crate::probes::gpu::GpuProbeMode::Ctx,
                 libraries: vec!["/usr/lib/libcuda.so.1 (9 entry points)".into()],
@@ -362,6 +367,7 @@ mod tests {
         );
         assert_eq!(thread["gpu_sync_wait_seconds"], 0.5);
         let system = &json["system"];
+        assert_eq!(system["ledger_health"]["unowned_slices"], 2);
         assert_eq!(
             system["gpu_split"],
             serde_json::json!([{"index": 0, "split_by": "ebpf-launches"}])
