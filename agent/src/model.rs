@@ -177,6 +177,10 @@ pub struct LedgerHealthJson {
     pub dropped_slices: u64,
     pub dropped_cpu_seconds: f64,
     pub lost_events: u64,
+    /// Runtime ledger: slices whose start the ledger never saw (a switch the kernel
+    /// did not report), so they could not be charged. 0 unless switches were missed.
+    #[serde(default)]
+    pub unowned_slices: u64,
     /// Mean ns per sched_switch of the ledger program, when `kernel.bpf_stats_enabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ns_per_switch: Option<f64>,

@@ -48,6 +48,7 @@ fn with_every_field(interval: &mut Interval) {
     use agent::model::{CounterJson, GpuProbesJson, GpuSplitJson};
     let sys = &mut interval.system;
     sys.pue = 1.25;
+    sys.ledger_health.unowned_slices = 3;
     let g = sys.intensity_g_per_kwh * sys.pue;
     let b = &sys.balance;
     sys.gco2 = gco2(b.cpu.measured_j + b.dram.measured_j + b.gpu.measured_j, g);

@@ -40,7 +40,10 @@ impl Measurer<'_> {
     /// Runs `argv` once and measures it. `Err` only when it could not start.
     pub fn run(&mut self, argv: &[String]) -> Result<RunRecord, SpawnError> {
         let mut notes = Vec::new();
-        let _ = self.marks.drain(); // left over from an earlier run's orphans
+        // Left over from an earlier run's orphans: not this run's phases, but a
+        // sender waiting for its answer gets it.
+        let stale = self.marks.drain();
+        self.marks.acknowledge(&stale.reply_to);
         let since_ns = child::boottime_floor_ns();
         let rusage_before = child::children_cpu_s();
         self.tick_into(None, &mut notes); // starts the first interval
