@@ -144,11 +144,21 @@ impl SystemSummary {
 /// The books of the interval, per domain.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BalanceJson {
-    pub cpu: crate::attribution::Balance,
-    pub dram: crate::attribution::Balance,
-    pub gpu: crate::attribution::Balance,
+    pub cpu: Balance,
+    pub dram: Balance,
+    pub gpu: Balance,
     /// Largest |residual| of the three, joules.
     pub residual_joules: f64,
+}
+
+/// The books of one domain kind: measured = attributed + idle + residual.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Balance {
+    pub measured_j: f64,
+    pub attributed_j: f64,
+    pub idle_j: f64,
+    /// measured − (attributed + idle), summed independently: floating-point noise.
+    pub residual_j: f64,
 }
 
 /// One job's share of the interval.

@@ -4,8 +4,8 @@ use super::record::{
     BalanceRecord, CounterRecord, EnergyDomainRecord, GpuProbesRecord, GpuProcessRecord, GpuRecord,
     GpuSplitRecord, JobRecord, LedgerHealthRecord, PackageTimeRecord, SystemRecord,
 };
-use crate::attribution::Balance;
 use crate::interval::job_rows;
+use crate::model::Balance;
 use crate::model::{
     BalanceJson, CounterJson, EnergyDomainJson, GpuJson, GpuProbesJson, GpuProcessJson,
     GpuSplitJson, JobEnergy, LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary,
