@@ -14,10 +14,10 @@ const TABLE_ROWS: usize = 25;
 
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.list_sources {
-        print!("{}", open_sources(&cli.common)?.report());
+        print!("{}", open_sources(&cli.common.source_options())?.report());
         return Ok(());
     }
-    let mut pipeline = open_pipeline(&cli.common)?;
+    let mut pipeline = open_pipeline(&cli.common.pipeline_options())?;
     if let Some(note) = pipeline.ledger().fidelity().note() {
         eprintln!("greentop: {note}");
     }

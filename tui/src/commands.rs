@@ -26,7 +26,10 @@ pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         } => {
             let path = match series.as_ref().or(cli.common.intensity_series.as_ref()) {
                 Some(path) => path.clone(),
-                None => agent::pipeline::Settings::resolve(&cli.common)?
+                None => cli
+                    .common
+                    .pipeline_options()
+                    .settings()?
                     .config
                     .intensity_series
                     .ok_or_else(|| {
@@ -42,7 +45,7 @@ pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
 }
 
 fn calibrate(cli: &Cli, seconds: f64, dry_run: bool) -> anyhow::Result<()> {
-    let mut sources = open_sources(&cli.common)?;
+    let mut sources = open_sources(&cli.common.source_options())?;
     eprintln!("greentop: measuring idle power for {seconds:.0} s; keep the machine quiet");
     let run = measure(
         &mut sources,

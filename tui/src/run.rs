@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use agent::cli::{CommonArgs, UsageError};
-use agent::pipeline::open_pipeline;
+use agent::pipeline::{PipelineOptions, open_pipeline};
 use ratatui::crossterm::event::{self, Event};
 
 use crate::app::{App, Effect, Msg, Signal, update};
@@ -66,7 +66,15 @@ pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
     let data = tx.clone();
     thread::Builder::new()
         .name("collector".into())
-        .spawn(move || collect(&args, refresh_s, &ready_tx, &data, &refresh_rx))
+        .spawn(move || {
+            collect(
+                &args.pipeline_options(),
+                refresh_s,
+                &ready_tx,
+                &data,
+                &refresh_rx,
+            )
+        })
         .map_err(|e| anyhow::anyhow!("starting the collector thread: {e}"))?;
     ready_rx
         .recv()
@@ -96,7 +104,7 @@ pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
 /// Owns the pipeline: ticks every refresh interval (changed through `refresh_rx`)
 /// until the UI hangs up.
 fn collect(
-    args: &CommonArgs,
+    args: &PipelineOptions,
     refresh_s: f64,
     ready: &Sender<Result<(), String>>,
     data: &Sender<Incoming>,
