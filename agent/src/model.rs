@@ -215,7 +215,8 @@ pub struct ProcessEnergy {
     pub joules: f64,
     /// `joules` at the interval's carbon intensity, × `system.pue`.
     pub gco2: f64,
-    /// Since greentop first saw the process.
+    /// Since the consumer first saw the process. Consumers sum these themselves
+    /// (the JSON-lines sink, log readers, the TUI): the pipeline leaves them 0.
     pub joules_total: f64,
     pub gco2_total: f64,
     // --- GPU activity from eBPF in this interval (docs/gpu-probes.md) ---

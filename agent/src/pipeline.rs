@@ -115,8 +115,6 @@ pub struct Pipeline {
     users: UserNames,
     jobs: JobResolver,
     carbon: CarbonResolver,
-    /// Joules and grams per (pid, start_ns) since first seen.
-    totals: HashMap<(u32, u64), (f64, f64)>,
     /// Installed memory, bytes, for splitting estimated memory energy (0: unknown).
     mem_total_bytes: u64,
     page_bytes: u64,
@@ -146,7 +144,6 @@ impl Pipeline {
             carbon,
             settings,
             users: UserNames::load(Path::new("/etc/passwd")),
-            totals: HashMap::new(),
             mem_total_bytes,
             page_bytes: page_bytes(),
         })
@@ -192,7 +189,7 @@ impl Pipeline {
             Some((gpu_name, gpu)) => summarize((&cpu_name, cpu), Some((&gpu_name, gpu))),
             None => summarize((&cpu_name, cpu), None),
         };
-        let mut interval = build(BuildInput {
+        let interval = build(BuildInput {
             sample: &sample,
             fidelity: self.ledger.fidelity(),
             energy,
@@ -204,7 +201,6 @@ impl Pipeline {
             gpu_only: &gpu_only,
             threads,
         });
-        self.add_totals(&mut interval);
         Ok(interval)
     }
 
@@ -303,19 +299,5 @@ impl Pipeline {
             }
         }
         labels
-    }
-
-    /// Cumulative joules and grams per process; exited processes are forgotten.
-    fn add_totals(&mut self, interval: &mut Interval) {
-        for p in &mut interval.processes {
-            let key = (p.pid, p.start_ns);
-            let total = self.totals.entry(key).or_insert((0.0, 0.0));
-            total.0 += p.joules;
-            total.1 += p.gco2;
-            (p.joules_total, p.gco2_total) = *total;
-            if p.exited {
-                self.totals.remove(&key);
-            }
-        }
     }
 }

@@ -2,7 +2,6 @@
 //! interval record with its segment's metadata, and a notice for every damaged or
 //! unreadable byte range with its offset. Never panics; everything before and
 //! after a damaged range is recovered.
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +12,7 @@ use super::record::{
 use super::segments;
 use crate::model::Interval;
 use crate::sinks::frame::{self, DamageKind, FrameScanner, PreambleError, Scanned, Version};
+pub use crate::sinks::totals::RunningTotals;
 
 /// Something in a segment that could not be read, and where.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,25 +279,4 @@ pub fn read_intervals(
         Event::Header(_) | Event::Progress { .. } => {}
     })?;
     Ok(notices)
-}
-
-/// `joules_total` and `gco2_total`: per-process running sums (by pid and start
-/// time, forgotten when the process exits), as the live pipeline keeps them.
-#[derive(Debug, Default)]
-pub struct RunningTotals(HashMap<(u32, u64), (f64, f64)>);
-
-impl RunningTotals {
-    /// Adds the interval's joules and grams and writes the sums into it.
-    pub fn apply(&mut self, interval: &mut Interval) {
-        for p in &mut interval.processes {
-            let key = (p.pid, p.start_ns);
-            let total = self.0.entry(key).or_insert((0.0, 0.0));
-            total.0 += p.joules;
-            total.1 += p.gco2;
-            (p.joules_total, p.gco2_total) = *total;
-            if p.exited {
-                self.0.remove(&key);
-            }
-        }
-    }
 }
