@@ -84,6 +84,36 @@ pub struct SystemSummary {
     /// Per GPU, what its energy was split by among processes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpu_split: Vec<GpuSplitJson>,
+    /// What each output of greentop-agent lost since the previous interval (its
+    /// queued sinks; a sink that failed). Not kept in the binary log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkHealthJson>,
+}
+
+/// One output's losses since the previous interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SinkHealthJson {
+    /// `log`, `socket`, `json`, …
+    pub name: String,
+    /// Intervals it did not get or could not record: its queue was full (it fell
+    /// behind the tick) or writing failed (a full disk).
+    pub dropped: u64,
+    /// Intervals waiting in its queue.
+    #[serde(default)]
+    pub queued: u64,
+    /// Clients connected now (the socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<u64>,
+    /// Clients disconnected because they fell behind (the socket).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clients_dropped: u64,
+    /// The last error, when writing failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The GPU probes in one interval.

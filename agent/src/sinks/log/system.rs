@@ -182,6 +182,8 @@ pub fn from_record(r: &SystemRecord, processes: &[ProcessEnergy]) -> SystemSumma
                 split_by: g.split_by.clone(),
             })
             .collect(),
+        // Live-only: what the agent's outputs lost is not part of the record.
+        sinks: Vec::new(),
     }
 }
 
