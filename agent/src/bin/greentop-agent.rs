@@ -2,12 +2,13 @@
 //! line to stdout; the binary log, metrics and socket sinks come next.
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent::cli::{CommonArgs, exit_status, parse_count, parse_seconds};
+use agent::driver::{Cadence, Driver};
 use agent::pipeline::{open_pipeline, open_sources};
-use agent::sinks::Sink;
 use agent::sinks::json::JsonLines;
+use agent::sinks::notes::TrustNotes;
 use clap::Parser;
 
 /// Headless greentop: measures per-process CPU time (and, soon, energy and carbon).
@@ -50,27 +51,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         print!("{}", open_sources(&cli.common.source_options())?.report());
         return Ok(());
     }
-    let mut pipeline = open_pipeline(&cli.common.pipeline_options())?;
+    let pipeline = open_pipeline(&cli.common.pipeline_options())?;
     if let Some(note) = pipeline.ledger().fidelity().note() {
         tracing::warn!("{note}");
     }
     for line in pipeline.sources().startup_lines() {
         eprintln!("greentop-agent: {line}");
     }
-    let delay = Duration::from_secs_f64(cli.interval_s);
-    let mut next = Instant::now() + delay;
-    let mut done = 0;
-    let mut sink = JsonLines::new(std::io::stdout());
-    while cli.count.is_none_or(|n| done < n) {
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        next += delay;
-        let interval = pipeline.tick(cli.threads)?;
-        for change in interval.system.trust_changes() {
-            eprintln!("greentop-agent: {change}");
-        }
-        sink.write(&interval)?;
-        done += 1;
-    }
-    sink.close()?;
+    let mut driver = Driver::new(pipeline)
+        .threads(cli.threads)
+        .sink(TrustNotes::new("greentop-agent"))
+        .sink(JsonLines::new(std::io::stdout()));
+    let cadence = Cadence::every(Duration::from_secs_f64(cli.interval_s)).count(cli.count);
+    driver.run(cadence)?;
+    driver.finish()?;
     Ok(())
 }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use agent::carbon::{CarbonResolver, IntensitySource, Series};
 use agent::cli::{CommonArgs, UsageError};
 use agent::config::Settings;
+use agent::driver::Driver;
 use agent::pipeline::open_pipeline;
 use anyhow::Context;
 
@@ -74,11 +75,11 @@ fn run_checked(
         },
         false => None,
     };
-    let mut pipeline = open_pipeline(&common.pipeline_options())?;
+    let mut driver = Driver::new(open_pipeline(&common.pipeline_options())?);
     let marks = MarkSocket::open(user.as_ref().map(|u| (u.uid, u.gid)))
         .context("creating the GREENTOP_MARK socket")?;
     let mut measurer = Measurer {
-        pipeline: &mut pipeline,
+        driver: &mut driver,
         marks: &marks,
         tick: Duration::from_secs_f64(args.tick),
         user: user.as_ref(),
