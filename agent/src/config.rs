@@ -10,6 +10,9 @@ use crate::carbon::providers::ProviderConfig;
 use crate::carbon::{CarbonConfig, INTENSITY_RANGE, PUE_RANGE, resolve_region};
 use crate::cli::UsageError;
 
+pub mod agent;
+pub use agent::AgentConfig;
+
 /// Values given on the command line: they win over the file's.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
@@ -37,6 +40,11 @@ impl Settings {
     /// path is used only if it does.
     pub fn resolve(overrides: &Overrides, procfs_root: &Path) -> Result<Settings, ConfigError> {
         let config = Config::load_or_default(overrides.config.as_deref())?;
+        Ok(Settings::merge(config, overrides, procfs_root))
+    }
+
+    /// The overrides over a config already read.
+    pub fn merge(config: Config, overrides: &Overrides, procfs_root: &Path) -> Settings {
         let mut merged = config.clone();
         if overrides.region.is_some() {
             merged.region.clone_from(&overrides.region);
@@ -50,12 +58,12 @@ impl Settings {
                 .clone_from(&overrides.intensity_series);
         }
         merged.pue = overrides.pue.or(config.pue);
-        Ok(Settings {
+        Settings {
             procfs_root: procfs_root.to_path_buf(),
             policy: overrides.idle.or(config.idle).unwrap_or_default(),
-            calibration: config.calibration.clone(),
+            calibration: config.calibration,
             config: merged,
-        })
+        }
     }
 }
 
@@ -85,6 +93,9 @@ pub struct Config {
     /// Live intensity from the UK Carbon Intensity API (off unless `enabled = true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_intensity_uk: Option<UkConfig>,
+    /// greentop-agent's log, socket and interval (`[agent]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentConfig>,
     /// Idle power per package and GPU, written by `greentop calibrate`.
     #[serde(default)]
     pub calibration: Calibration,
