@@ -5,6 +5,8 @@ pub mod frame;
 pub mod json;
 pub mod log;
 pub mod notes;
+pub mod queue;
+pub mod socket;
 pub mod totals;
 
 use std::path::PathBuf;

@@ -228,7 +228,7 @@ pub fn visit_bytes(
 }
 
 /// Record kinds this version knows (`Record`'s variants).
-const KNOWN_KINDS: u8 = 4;
+pub const KNOWN_KINDS: u8 = 4;
 
 fn report_lost_meta(
     record: &IntervalRecord,
