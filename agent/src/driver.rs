@@ -272,6 +272,32 @@ impl<S: Source> Driver<S> {
     }
 }
 
+/// Opens a source on a thread of its own (a pipeline need not be `Send`) and runs
+/// `body` with it there. Returns once the source is open, or with the error that
+/// kept it from opening.
+pub fn spawn_with<S, O, B>(name: &str, open: O, body: B) -> anyhow::Result<()>
+where
+    O: FnOnce() -> anyhow::Result<S> + Send + 'static,
+    B: FnOnce(S) + Send + 'static,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || match open() {
+            Ok(source) => {
+                let _ = ready_tx.send(Ok(()));
+                body(source);
+            }
+            Err(err) => {
+                let _ = ready_tx.send(Err(err));
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("starting the {name} thread: {e}"))?;
+    ready_rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the {name} thread ended before it started"))?
+}
+
 #[cfg(test)]
 #[path = "driver_tests.rs"]
 mod tests;

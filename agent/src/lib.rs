@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod carbon;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod driver;
 pub mod energy;
 pub mod interval;

@@ -149,6 +149,15 @@ impl Pipeline {
         })
     }
 
+    /// New settings between ticks (a reload): the carbon intensity is resolved
+    /// again; the ledger and the energy sources stay as they are.
+    pub fn reconfigure(&mut self, settings: Settings) -> anyhow::Result<()> {
+        let carbon_config = settings.config.carbon().context("carbon intensity")?;
+        self.carbon = CarbonResolver::new(carbon_config)?;
+        self.settings = settings;
+        Ok(())
+    }
+
     pub fn ledger(&self) -> &dyn CpuLedger {
         self.ledger.as_ref()
     }

@@ -2,10 +2,9 @@
 //! agent's socket, or a log. Each feed runs on a thread of its own and sends
 //! `Msg`s into the channel the UI reads; the UI steers it with `FeedControl`.
 use std::sync::mpsc::{Sender, channel};
-use std::thread;
 use std::time::Duration;
 
-use agent::driver::{Cadence, Control, Driver};
+use agent::driver::{Cadence, Control, Driver, spawn_with};
 use agent::model::Interval;
 use agent::pipeline::{Pipeline, PipelineOptions, open_pipeline};
 use agent::sinks::{Sink, SinkError};
@@ -57,33 +56,18 @@ impl Feed {
 
 /// The in-process pipeline, ticked by the driver on the feed's thread.
 fn local(opts: PipelineOptions, refresh_s: f64, deliver: Deliver) -> anyhow::Result<Feed> {
-    let (ready_tx, ready_rx) = channel();
     let (control_tx, control_rx) = channel();
-    thread::Builder::new()
-        .name("feed-local".into())
-        .spawn(move || {
-            let pipeline = match open_pipeline(&opts) {
-                Ok(pipeline) => pipeline,
-                Err(err) => {
-                    let _ = ready_tx.send(Err(format!("{err:#}")));
-                    return;
-                }
-            };
-            let _ = ready_tx.send(Ok(()));
-            // Threads always: `H` and the details pane can show them at any time.
-            let mut driver = Driver::new(pipeline)
-                .threads(true)
-                .keep_going()
-                .sink(ToUi(deliver));
-            let cadence = Cadence::every(Duration::from_secs_f64(refresh_s)).control(control_rx);
-            // Ends when the UI hangs up (the control sender or the channel is gone).
-            let _ = driver.run(cadence);
-        })
-        .map_err(|e| anyhow::anyhow!("starting the collector thread: {e}"))?;
-    ready_rx
-        .recv()
-        .map_err(|_| anyhow::anyhow!("the collector thread ended before it started"))?
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let open = move || open_pipeline(&opts);
+    spawn_with("collector", open, move |pipeline| {
+        // Threads always: `H` and the details pane can show them at any time.
+        let mut driver = Driver::new(pipeline)
+            .threads(true)
+            .keep_going()
+            .sink(ToUi(deliver));
+        let cadence = Cadence::every(Duration::from_secs_f64(refresh_s)).control(control_rx);
+        // Ends when the UI hangs up (the control sender or the channel is gone).
+        let _ = driver.run(cadence);
+    })?;
     Ok(Feed {
         control: Some(control_tx),
     })

@@ -1,6 +1,6 @@
-//! Energy counters whose trust changed, one line each on stderr
-//! (`greentop: WARNING: intel-rapl:0 … froze`): what batch mode and the daemon say
-//! as it happens.
+//! Energy counters whose trust changed, and ticks that failed, one line each on
+//! stderr (`greentop: WARNING: intel-rapl:0 … froze`): what batch mode and the
+//! daemon say as it happens.
 use std::io::Write;
 
 use super::{Sink, SinkError};
@@ -34,6 +34,11 @@ impl Sink for TrustNotes {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn missed(&mut self, error: &str) -> Result<(), SinkError> {
+        let _ = writeln!(std::io::stderr(), "{}: {error}", self.prefix);
         Ok(())
     }
 }
