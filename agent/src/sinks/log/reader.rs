@@ -129,7 +129,7 @@ pub fn visit(inputs: &[PathBuf], visit: &mut dyn FnMut(Event<'_>)) -> Result<(),
             source,
         })?;
         match visit_bytes(path, &bytes, done, total, visit) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e @ (PreambleError::Empty | PreambleError::Short(_))) => notice(
                 visit,
                 path,
@@ -166,15 +166,16 @@ fn notice(visit: &mut dyn FnMut(Event<'_>), path: &Path, offset: u64, kind: Noti
     });
 }
 
-/// Reads one segment held in memory. Fails only when it is no log of a version
-/// this reader knows; damage inside is reported as notices.
+/// Reads one segment held in memory and returns its metadata as of its end. Fails
+/// only when it is no log of a version this reader knows; damage inside is
+/// reported as notices.
 pub fn visit_bytes(
     path: &Path,
     bytes: &[u8],
     done_before: u64,
     total: u64,
     visit: &mut dyn FnMut(Event<'_>),
-) -> Result<(), PreambleError> {
+) -> Result<SegmentState, PreambleError> {
     let version = frame::read_preamble(bytes, FORMAT_VERSION.major)?;
     visit(Event::Segment { path, version });
     let mut state = SegmentState::default();
@@ -224,7 +225,7 @@ pub fn visit_bytes(
             notice(visit, path, offset, NoticeKind::Undecodable { error });
         }
     }
-    Ok(())
+    Ok(state)
 }
 
 /// Record kinds this version knows (`Record`'s variants).
