@@ -1,5 +1,5 @@
-//! The live view's event loop. The feed (`feed.rs`: the in-process pipeline)
-//! sends one `Interval` per refresh; an input thread reads the terminal; the
+//! The live view's event loop. The feed (`feed.rs`: the in-process pipeline, an
+//! agent's socket or a log) sends the Intervals; an input thread reads the terminal; the
 //! watcher (`stop`) reports signals and a dead terminal. All three send into one
 //! channel; the UI thread blocks on it, applies messages with `update`, carries out
 //! effects and redraws.
@@ -10,12 +10,13 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use agent::cli::{CommonArgs, UsageError};
+use agent::cli::UsageError;
 use ratatui::crossterm::event::{self, Event};
 
 use crate::app::{App, Effect, Msg, Signal, update};
-use crate::feed::{Feed, FeedControl, FeedKind};
+use crate::feed::{Feed, FeedKind};
 use crate::keys::event_to_msg;
+use crate::state::feed::FeedControl;
 use crate::stop::{Stop, install_signals, spawn_watcher};
 use crate::term::{Term, TtyFds, enter};
 use crate::view::Screen;
@@ -46,7 +47,7 @@ impl Ended {
 }
 
 /// Runs `greentop` live until the user quits, a signal comes or the terminal goes.
-pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
+pub fn run_live(kind: FeedKind, delay_s: f64) -> anyhow::Result<Ended> {
     // SAFETY: isatty(3) only inspects the descriptor number.
     if unsafe { libc::isatty(libc::STDOUT_FILENO) } != 1 {
         let why = "stdout is not a terminal: the live view draws on one; use --batch for a file or a pipe";
@@ -59,14 +60,11 @@ pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
     })?;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = App::new(delay_s, std::process::id(), color);
+    app.feed = kind.state();
     let (tx, rx) = channel();
     let data = tx.clone();
     let deliver = Box::new(move |msg| data.send(Incoming::App(msg)).is_ok());
-    let feed = Feed::start(
-        FeedKind::Local(common.pipeline_options()),
-        app.refresh_s,
-        deliver,
-    )?;
+    let feed = Feed::start(kind, app.refresh_s, deliver)?;
     let signals = install_signals().map_err(|e| anyhow::anyhow!("signal handlers: {e}"))?;
     let (mut terminal, _guard) = enter(&tty)?;
     let stop = tx.clone();
@@ -180,9 +178,10 @@ fn ui_loop(
                         }
                     }
                     Incoming::App(msg) => {
-                        let paused = app.paused;
+                        // A paused replay only sends what a seek asked for.
+                        let shown = !app.paused || app.feed.is_replay();
                         dispatch(app, msg, feed);
-                        dirty |= !paused;
+                        dirty |= shown;
                     }
                 }
                 if app.quit {
@@ -208,6 +207,7 @@ fn stop_pending(incoming: &Receiver<Incoming>) -> Option<Stop> {
 fn dispatch(app: &mut App, msg: Msg, feed: &Feed) {
     match update(app, msg) {
         Some(Effect::SetRefresh(secs)) => feed.control(FeedControl::Refresh(secs)),
+        Some(Effect::Feed(request)) => feed.control(request),
         Some(Effect::Signal { pid, signal }) => {
             let result = send_signal(pid, signal);
             update(app, Msg::SignalResult(result));
