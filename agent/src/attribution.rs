@@ -72,15 +72,8 @@ impl ProcessJoules {
     }
 }
 
-/// The books of one domain kind: measured = attributed + idle + residual.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Balance {
-    pub measured_j: f64,
-    pub attributed_j: f64,
-    pub idle_j: f64,
-    /// measured − (attributed + idle), summed independently: floating-point noise.
-    pub residual_j: f64,
-}
+/// The books of one domain kind (a sink sees it, so `model` owns it).
+pub use crate::model::Balance;
 
 /// Everything attribution produced for one interval.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -6,6 +6,8 @@ pub mod carbon;
 pub mod cli;
 pub mod codecarbon;
 pub mod config;
+pub mod daemon;
+pub mod driver;
 pub mod energy;
 pub mod interval;
 pub mod jobs;

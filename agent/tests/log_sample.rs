@@ -103,7 +103,7 @@ fn current_sample_decodes_to_its_json_and_reencodes_to_its_bytes() {
         let mut synth = Synth::new(work);
         let mut intervals: Vec<Interval> = (0..5).map(|_| synth.next_interval()).collect();
         with_every_field(&mut intervals[2]);
-        let mut totals = agent::sinks::log::reader::RunningTotals::default();
+        let mut totals = agent::sinks::totals::RunningTotals::default();
         intervals.iter_mut().for_each(|i| totals.apply(i));
         std::fs::write(&log, encode_segment(header(), &intervals).unwrap()).unwrap();
         std::fs::write(&json, json_lines(&intervals)).unwrap();

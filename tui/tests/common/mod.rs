@@ -130,3 +130,20 @@ pub fn send(name: &str, keys: &[&str]) {
     args.extend_from_slice(keys);
     tmux(&args);
 }
+
+/// Compares `actual` with tests/snapshots/`file`; `UPDATE_SNAPSHOTS=1` rewrites it.
+pub fn snapshot_text(file: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(file);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{file} changed: rerun with UPDATE_SNAPSHOTS=1 and review the diff"
+    );
+}

@@ -4,8 +4,8 @@ use super::record::{
     BalanceRecord, CounterRecord, EnergyDomainRecord, GpuProbesRecord, GpuProcessRecord, GpuRecord,
     GpuSplitRecord, JobRecord, LedgerHealthRecord, PackageTimeRecord, SystemRecord,
 };
-use crate::attribution::Balance;
 use crate::interval::job_rows;
+use crate::model::Balance;
 use crate::model::{
     BalanceJson, CounterJson, EnergyDomainJson, GpuJson, GpuProbesJson, GpuProcessJson,
     GpuSplitJson, JobEnergy, LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary,
@@ -184,6 +184,8 @@ pub fn from_record(r: &SystemRecord, processes: &[ProcessEnergy]) -> SystemSumma
                 split_by: g.split_by.clone(),
             })
             .collect(),
+        // Live-only: what the agent's outputs lost is not part of the record.
+        sinks: Vec::new(),
     }
 }
 
