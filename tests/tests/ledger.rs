@@ -284,22 +284,31 @@ fn own_cost_per_switch_is_reported_when_bpf_stats_are_on() {
     let stats_off = || {
         std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "0")
     };
+    // Another program (a test or benchmark elsewhere on the machine) may turn
+    // bpf_stats on for a moment: an interval with it off at both ends can still have
+    // seen it on, so "nothing to report without it" must hold for one of a few.
     sample(&mut ledger);
-    let was_off = stats_off();
-    let off = sample(&mut ledger);
-    // Another program (a test elsewhere on the machine) may hold bpf_stats on: the
-    // "nothing without it" check only holds if it was off all through that interval.
-    let off_throughout = was_off && stats_off();
+    let mut off_seen = Vec::new();
+    for _ in 0..10 {
+        let was_off = stats_off();
+        let off = sample(&mut ledger);
+        if was_off && stats_off() {
+            off_seen.push(off.health.ns_per_switch);
+            if off.health.ns_per_switch.is_none() {
+                break;
+            }
+        }
+    }
     let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("enable bpf_stats (root)");
     sample(&mut ledger);
     let mut child = spawn_load(&["pingpong", "0.5"]);
     child.wait().expect("pingpong");
     let on = sample(&mut ledger);
     drop(stats);
-    if off_throughout {
-        assert_eq!(
-            off.health.ns_per_switch, None,
-            "nothing to report without bpf_stats"
+    if !off_seen.is_empty() {
+        assert!(
+            off_seen.contains(&None),
+            "nothing to report without bpf_stats: {off_seen:?}"
         );
     }
     let ns = on
