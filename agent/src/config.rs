@@ -9,6 +9,7 @@ use crate::attribution::{Calibration, IdlePolicy};
 use crate::carbon::providers::ProviderConfig;
 use crate::carbon::{CarbonConfig, INTENSITY_RANGE, PUE_RANGE, resolve_region};
 use crate::cli::UsageError;
+use crate::sinks::metrics::MetricsConfig;
 
 /// Everything the file may set. Unknown keys are an error, so a typo is not ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub struct Config {
     /// Live intensity from the UK Carbon Intensity API (off unless `enabled = true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_intensity_uk: Option<UkConfig>,
+    /// `greentop-agent`'s Prometheus metrics (docs/metrics.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
     /// Idle power per package and GPU, written by `greentop calibrate`.
     #[serde(default)]
     pub calibration: Calibration,
@@ -232,6 +236,11 @@ fn check_values(config: &Config, text: &str) -> Result<(), ConfigProblem> {
             format!("pue = {pue} is outside {PUE_RANGE:?}"),
         ));
     }
+    if let Some(metrics) = &config.metrics {
+        metrics
+            .check()
+            .map_err(|(key, message)| problem(&["metrics", key], message))?;
+    }
     let calibration = &config.calibration;
     let idle = [
         ("package_idle_w", &calibration.package_idle_w),
@@ -323,6 +332,11 @@ mod tests {
                 "calibration.package_idle_w.1 = 99999 W is outside 0.0..=5000.0",
             ),
             ("region = ", Some(1), "string values must be quoted"),
+            (
+                "[metrics]\naddr = \"9911\"\ntop_n = 0",
+                Some(3),
+                "metrics.top_n = 0 is outside 1..=10000",
+            ),
         ];
         for &(text, line, wanted) in cases {
             let problem = Config::parse(text).unwrap_err();
