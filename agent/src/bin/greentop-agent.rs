@@ -1,13 +1,17 @@
-//! `greentop-agent`: the headless collector. For now it prints one JSON interval per
-//! line to stdout; the binary log, metrics and socket sinks come next.
+//! `greentop-agent`: the headless collector. It prints one JSON interval per line to
+//! stdout and, with `--metrics-addr`, serves Prometheus metrics; the binary log and
+//! socket sinks come with the daemon.
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use agent::cli::{CommonArgs, exit_status, parse_count, parse_seconds};
 use agent::pipeline::{open_pipeline, open_sources};
+use agent::privilege::{self, CapSet};
 use agent::sinks::Sink;
 use agent::sinks::json::JsonLines;
+use agent::sinks::metrics::{Metrics, MetricsArgs, MetricsSettings, server};
+use anyhow::Context;
 use clap::Parser;
 
 /// Headless greentop: measures per-process CPU time (and, soon, energy and carbon).
@@ -26,8 +30,15 @@ struct Cli {
     /// Print the energy sources found, which one is used and why, then exit.
     #[arg(long)]
     list_sources: bool,
+    /// A capability to keep after start-up (repeatable), e.g. sys_admin and
+    /// sys_ptrace so that libcuda files first mapped after start are probed too.
+    /// Every other is dropped once the probes are loaded and the counters open.
+    #[arg(long, value_name = "CAP", value_parser = privilege::parse_capability)]
+    keep_capability: Vec<u32>,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 fn main() -> ExitCode {
@@ -57,20 +68,50 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     for line in pipeline.sources().startup_lines() {
         eprintln!("greentop-agent: {line}");
     }
+    let settings =
+        MetricsSettings::resolve(&cli.metrics, pipeline.settings().config.metrics.as_ref())?;
+    let metrics = Metrics::new(settings.options);
+    let listener = match settings.addr {
+        Some(addr) => Some(
+            server::bind(addr).with_context(|| format!("binding the metrics address {addr}"))?,
+        ),
+        None => None,
+    };
+    // Everything is open and bound: from here on the agent needs no capability
+    // (docs/deploy/README.md#capabilities), and no thread has started yet.
+    let dropped =
+        privilege::drop_to(CapSet::of(&cli.keep_capability)).context("dropping capabilities")?;
+    eprintln!("greentop-agent: {dropped}");
+    if let Some(listener) = listener {
+        eprintln!(
+            "greentop-agent: metrics on http://{}/metrics",
+            listener.local_addr()?
+        );
+        server::spawn_thread(listener, metrics.clone()).context("starting the metrics server")?;
+    }
     let delay = Duration::from_secs_f64(cli.interval_s);
     let mut next = Instant::now() + delay;
     let mut done = 0;
-    let mut sink = JsonLines::new(std::io::stdout());
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonLines::new(std::io::stdout()))];
+    if settings.addr.is_some() {
+        sinks.insert(0, Box::new(metrics.sink()));
+    }
     while cli.count.is_none_or(|n| done < n) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += delay;
+        let started = Instant::now();
         let interval = pipeline.tick(cli.threads)?;
+        metrics.observe_tick(started.elapsed());
         for change in interval.system.trust_changes() {
             eprintln!("greentop-agent: {change}");
         }
-        sink.write(&interval)?;
+        for sink in &mut sinks {
+            sink.write(&interval)?;
+        }
         done += 1;
     }
-    sink.close()?;
+    for sink in &mut sinks {
+        sink.close()?;
+    }
     Ok(())
 }
