@@ -331,7 +331,11 @@ mod tests {
         let err = drop_to(CapSet::default()).unwrap_err();
         assert!(matches!(err, PrivilegeError::Threads(n) if n > 1), "{err}");
         assert_eq!(parse_capability("CAP_BPF"), Ok(cap::BPF));
-        assert!(parse_capability("cap_nope").unwrap_err().contains("capabilities(7)"));
+        assert!(
+            parse_capability("cap_nope")
+                .unwrap_err()
+                .contains("capabilities(7)")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use agent::cli::{CommonArgs, exit_status, parse_count, parse_seconds};
-use agent::pipeline::{open_pipeline, open_sources};
+use agent::pipeline::{Settings, open_pipeline, open_sources};
 use agent::privilege::{self, CapSet};
 use agent::sinks::Sink;
 use agent::sinks::json::JsonLines;
@@ -61,6 +61,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         print!("{}", open_sources(&cli.common)?.report());
         return Ok(());
     }
+    // Checked before anything is loaded: a refused address costs nothing.
+    let settings = Settings::resolve(&cli.common)?;
+    let settings = MetricsSettings::resolve(&cli.metrics, settings.config.metrics.as_ref())?;
     let mut pipeline = open_pipeline(&cli.common)?;
     if let Some(note) = pipeline.ledger().fidelity().note() {
         tracing::warn!("{note}");
@@ -68,8 +71,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     for line in pipeline.sources().startup_lines() {
         eprintln!("greentop-agent: {line}");
     }
-    let settings =
-        MetricsSettings::resolve(&cli.metrics, pipeline.settings().config.metrics.as_ref())?;
     let metrics = Metrics::new(settings.options);
     let listener = match settings.addr {
         Some(addr) => Some(
@@ -96,6 +97,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if settings.addr.is_some() {
         sinks.insert(0, Box::new(metrics.sink()));
     }
+    for sink in &sinks {
+        metrics.register_sink(sink.name());
+    }
     while cli.count.is_none_or(|n| done < n) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += delay;
@@ -106,7 +110,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             eprintln!("greentop-agent: {change}");
         }
         for sink in &mut sinks {
-            sink.write(&interval)?;
+            if let Err(err) = sink.write(&interval) {
+                metrics.count_sink_error(sink.name());
+                return Err(err.into());
+            }
         }
         done += 1;
     }

@@ -212,7 +212,7 @@ fn encode_carbon_and_trust(
         .iter()
         .map(|((name, kind, index, source), ok)| {
             let labels = [
-                ("counter", name.clone()),
+                ("meter", name.clone()),
                 ("kind", kind.clone()),
                 ("index", index.to_string()),
                 ("source", source.clone()),
@@ -220,7 +220,7 @@ fn encode_carbon_and_trust(
             (labels, if *ok { 1.0 } else { 0.0 })
         });
     let help = "1 while greentop believes the energy counter, 0 while it does not";
-    let name = "greentop_node_energy_counter_trusted";
+    let name = "greentop_node_energy_meter_trusted";
     gauges(encoder, (name, help, None), trusted)
 }
 

@@ -152,6 +152,16 @@ impl Metrics {
         self.inner.tick_seconds.observe(took.as_secs_f64());
     }
 
+    /// Makes a sink's drop and error counters exist at 0 from the start (a counter
+    /// born at 1 would hide its first increase from `rate()`).
+    pub fn register_sink(&self, sink: &str) {
+        let labels = SinkLabels {
+            sink: sink.to_string(),
+        };
+        let _ = self.inner.sink_drops.get_or_create(&labels);
+        let _ = self.inner.sink_errors.get_or_create(&labels);
+    }
+
     /// `intervals` a sink missed because its queue was full.
     pub fn count_sink_drops(&self, sink: &str, intervals: u64) {
         let labels = SinkLabels {

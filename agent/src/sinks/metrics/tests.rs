@@ -210,6 +210,7 @@ fn both_formats_encode_and_name_every_counter_total() {
         metrics.apply(&interval, Instant::now());
         metrics.observe_tick(Duration::from_millis(3));
     }
+    metrics.register_sink("json");
     metrics.count_sink_drops("log", 2);
     metrics.count_sink_error("log");
     let text = metrics.encode(Format::Prometheus);
@@ -234,9 +235,15 @@ fn both_formats_encode_and_name_every_counter_total() {
         assert!(declared.contains_key(name), "{name} missing");
     }
     let all = samples(&text).unwrap();
+    let drops = "greentop_agent_sink_dropped_intervals_total";
+    assert_eq!(sum(&all, drops, &[("sink", "log")]), 2.0);
+    let json = all
+        .iter()
+        .find(|s| s.name == drops && s.label("sink") == "json");
     assert_eq!(
-        sum(&all, "greentop_agent_sink_dropped_intervals_total", &[]),
-        2.0
+        json.map(|s| s.value),
+        Some(0.0),
+        "registered sinks start at 0"
     );
     assert_eq!(
         sum(&all, "greentop_agent_tick_duration_seconds_count", &[]),
