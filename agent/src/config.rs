@@ -292,6 +292,9 @@ mod tests {
         assert_eq!(config.pue, Some(1.2));
         assert_eq!(config.calibration.package_idle_w.get(&0), Some(&12.5));
         assert_eq!(config.calibration.gpu_idle_w.get(&0), Some(&61.0));
+        let metrics = config.metrics.as_ref().expect("[metrics]");
+        assert_eq!(metrics.addr.as_deref(), Some("127.0.0.1:9911"));
+        assert_eq!((metrics.top_n, metrics.grace_s), (Some(20), Some(300.0)));
         assert_eq!(
             config
                 .electricitymaps

@@ -186,9 +186,13 @@ fn print_scrape_latency(agent: &Agent) {
         })
         .collect();
     ms.sort_by(f64::total_cmp);
+    let (_, body) = agent.get("/metrics");
+    let series = body.lines().filter(|l| !l.starts_with('#')).count();
     println!(
-        "scrape latency: median {:.2} ms, worst {:.2} ms (25 scrapes)",
-        ms[12], ms[24]
+        "scrape latency: median {:.2} ms, worst {:.2} ms (25 scrapes of {series} series, {} bytes)",
+        ms[12],
+        ms[24],
+        body.len()
     );
 }
 
