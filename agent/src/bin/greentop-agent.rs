@@ -122,3 +122,27 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "greentop-agent",
+            "--metrics-addr",
+            "9911",
+            "--keep-capability",
+            "sys_admin",
+            "--keep-capability",
+            "CAP_SYS_PTRACE",
+        ])
+        .unwrap();
+        assert_eq!(cli.keep_capability, [21, 19]);
+        let err = Cli::try_parse_from(["greentop-agent", "--keep-capability", "cap_nope"]);
+        assert!(err.unwrap_err().to_string().contains("not a capability name"));
+    }
+}
