@@ -9,7 +9,93 @@ use crate::attribution::{Calibration, IdlePolicy};
 use crate::carbon::providers::ProviderConfig;
 use crate::carbon::{CarbonConfig, INTENSITY_RANGE, PUE_RANGE, resolve_region};
 use crate::cli::UsageError;
-use crate::sinks::metrics::MetricsConfig;
+
+/// Serde for an optional field of the table `$table`: written as `$raw`, read with
+/// the same parser as its command-line option, and refused with the key, the value
+/// and why. Shared by `[agent]` (agent.rs) and `[metrics]` (metrics.rs).
+macro_rules! checked {
+    ($table:literal, $module:ident, $key:literal, $type:ty, $raw:ty, $parse:expr, $show:expr) => {
+        mod $module {
+            use super::*;
+
+            pub fn serialize<S: Serializer>(
+                value: &Option<$type>,
+                s: S,
+            ) -> Result<S::Ok, S::Error> {
+                match value {
+                    Some(v) => <$raw>::serialize(&$show(v), s),
+                    None => s.serialize_none(),
+                }
+            }
+
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$type>, D::Error> {
+                let raw = <$raw>::deserialize(d)?;
+                $parse(&raw).map(Some).map_err(|e: String| {
+                    serde::de::Error::custom(format!("{}.{} = {raw:?}: {e}", $table, $key))
+                })
+            }
+        }
+    };
+}
+
+pub mod agent;
+pub mod metrics;
+pub use agent::AgentConfig;
+pub use metrics::{MetricsAddr, MetricsConfig};
+
+/// Values given on the command line: they win over the file's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// The file to read; `None`: the default path, if it exists.
+    pub config: Option<PathBuf>,
+    pub region: Option<String>,
+    pub intensity_g_per_kwh: Option<f64>,
+    pub intensity_series: Option<PathBuf>,
+    pub pue: Option<f64>,
+    pub idle: Option<IdlePolicy>,
+}
+
+/// The options after merging the config file: what attribution and carbon need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub procfs_root: PathBuf,
+    pub policy: IdlePolicy,
+    pub calibration: Calibration,
+    /// The file's values with the overrides applied.
+    pub config: Config,
+}
+
+impl Settings {
+    /// CLI over file over defaults. An explicit config file must exist; the default
+    /// path is used only if it does.
+    pub fn resolve(overrides: &Overrides, procfs_root: &Path) -> Result<Settings, ConfigError> {
+        let config = Config::load_or_default(overrides.config.as_deref())?;
+        Ok(Settings::merge(config, overrides, procfs_root))
+    }
+
+    /// The overrides over a config already read.
+    pub fn merge(config: Config, overrides: &Overrides, procfs_root: &Path) -> Settings {
+        let mut merged = config.clone();
+        if overrides.region.is_some() {
+            merged.region.clone_from(&overrides.region);
+        }
+        if overrides.intensity_g_per_kwh.is_some() {
+            merged.intensity_g_per_kwh = overrides.intensity_g_per_kwh;
+        }
+        if overrides.intensity_series.is_some() {
+            merged
+                .intensity_series
+                .clone_from(&overrides.intensity_series);
+        }
+        merged.pue = overrides.pue.or(config.pue);
+        Settings {
+            procfs_root: procfs_root.to_path_buf(),
+            policy: overrides.idle.or(config.idle).unwrap_or_default(),
+            calibration: config.calibration,
+            config: merged,
+        }
+    }
+}
 
 /// Everything the file may set. Unknown keys are an error, so a typo is not ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -37,7 +123,10 @@ pub struct Config {
     /// Live intensity from the UK Carbon Intensity API (off unless `enabled = true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_intensity_uk: Option<UkConfig>,
-    /// `greentop-agent`'s Prometheus metrics (docs/metrics.md).
+    /// greentop-agent's log, socket and interval (`[agent]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentConfig>,
+    /// greentop-agent's Prometheus metrics (`[metrics]`, docs/metrics.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsConfig>,
     /// Idle power per package and GPU, written by `greentop calibrate`.
@@ -142,6 +231,22 @@ impl Config {
         })
     }
 
+    /// `path`, which must exist; without one, the default path if it exists, else
+    /// the defaults.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(path) => Config::load(path),
+            None => {
+                let path = Config::default_path();
+                if path.exists() {
+                    Config::load(&path)
+                } else {
+                    Ok(Config::default())
+                }
+            }
+        }
+    }
+
     /// Reads and checks a config file. A relative `intensity_series` is taken
     /// relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -159,6 +264,14 @@ impl Config {
             *series = dir.join(&*series);
         }
         Ok(config)
+    }
+
+    /// greentop-agent's options from the file: `[agent]`, with `[metrics]` in it.
+    pub fn agent_options(&self) -> AgentConfig {
+        AgentConfig {
+            metrics: self.metrics.clone().unwrap_or_default(),
+            ..self.agent.clone().unwrap_or_default()
+        }
     }
 
     /// Parses TOML text, checking values the types cannot.
@@ -236,11 +349,6 @@ fn check_values(config: &Config, text: &str) -> Result<(), ConfigProblem> {
             format!("pue = {pue} is outside {PUE_RANGE:?}"),
         ));
     }
-    if let Some(metrics) = &config.metrics {
-        metrics
-            .check()
-            .map_err(|(key, message)| problem(&["metrics", key], message))?;
-    }
     let calibration = &config.calibration;
     let idle = [
         ("package_idle_w", &calibration.package_idle_w),
@@ -293,7 +401,7 @@ mod tests {
         assert_eq!(config.calibration.package_idle_w.get(&0), Some(&12.5));
         assert_eq!(config.calibration.gpu_idle_w.get(&0), Some(&61.0));
         let metrics = config.metrics.as_ref().expect("[metrics]");
-        assert_eq!(metrics.addr.as_deref(), Some("127.0.0.1:9911"));
+        assert_eq!(metrics.addr, MetricsAddr::parse("127.0.0.1:9911").ok());
         assert_eq!((metrics.top_n, metrics.grace_s), (Some(20), Some(300.0)));
         assert_eq!(
             config
@@ -338,7 +446,7 @@ mod tests {
             (
                 "[metrics]\naddr = \"9911\"\ntop_n = 0",
                 Some(3),
-                "metrics.top_n = 0 is outside 1..=10000",
+                "metrics.top_n = 0: 0 is outside 1..=10000",
             ),
         ];
         for &(text, line, wanted) in cases {

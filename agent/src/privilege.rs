@@ -3,9 +3,10 @@
 //! rest from every set (effective, permitted, inheritable, ambient, bounding), then
 //! sets no_new_privs. What is kept and why: docs/deploy/README.md#capabilities.
 //!
-//! Capabilities belong to threads: [`drop_to`] refuses to run once the process has
-//! more than one, so it must come before any thread (a tokio runtime, the metrics
-//! server) is started.
+//! Capabilities belong to threads: each thread that exists at the drop drops its own
+//! ([`drop_this_thread`]), and the last one calls [`drop_to`], which refuses while
+//! any other thread still holds more than is kept. Threads started afterwards (the
+//! tokio runtime's) inherit the dropped sets.
 use std::fmt;
 use std::io;
 
@@ -132,10 +133,10 @@ pub fn parse_capability(text: &str) -> Result<u32, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum PrivilegeError {
     #[error(
-        "cannot drop capabilities: the process already runs {0} threads, and capabilities \
-         belong to each thread (drop them before starting any)"
+        "cannot drop capabilities: thread {tid} still holds {holds}, and capabilities \
+         belong to each thread (every thread started before the drop must drop its own)"
     )]
-    Threads(usize),
+    OtherThread { tid: u32, holds: CapSet },
     #[error("{what} failed")]
     Syscall {
         what: &'static str,
@@ -213,12 +214,18 @@ pub fn current() -> Result<(CapSet, CapSet, CapSet), PrivilegeError> {
 }
 
 /// Keeps `keep` (as far as the process has them) and drops every other capability
-/// from every set, then sets no_new_privs. Refused once other threads exist.
+/// from every set of the calling thread, then sets no_new_privs. Refused while
+/// another thread of the process holds a capability not in `keep`.
 pub fn drop_to(keep: CapSet) -> Result<Dropped, PrivilegeError> {
-    let threads = thread_count();
-    if threads > 1 {
-        return Err(PrivilegeError::Threads(threads));
+    if let Some((tid, holds)) = other_thread_holding(keep) {
+        return Err(PrivilegeError::OtherThread { tid, holds });
     }
+    drop_this_thread(keep)
+}
+
+/// [`drop_to`] for the calling thread only, whatever the others hold: for a thread
+/// that drops its own before the last one calls [`drop_to`].
+pub fn drop_this_thread(keep: CapSet) -> Result<Dropped, PrivilegeError> {
     let (effective, permitted, _) = current()?;
     let kept = CapSet(keep.0 & permitted.0);
     let bounding = effective.contains(cap::SETPCAP);
@@ -285,9 +292,20 @@ fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
-/// Threads of this process.
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(1, |dir| dir.count())
+/// Another thread of this process and what it holds (permitted) beyond `keep`.
+fn other_thread_holding(keep: CapSet) -> Option<(u32, CapSet)> {
+    // SAFETY: gettid has no arguments and cannot fail.
+    let me = unsafe { libc::gettid() } as u32;
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    tasks.flatten().find_map(|task| {
+        let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        let permitted = status_sets(&status)
+            .into_iter()
+            .find_map(|(set, caps)| (set == "CapPrm").then_some(caps))?;
+        let holds = CapSet(permitted.0 & !keep.0);
+        (tid != me && !holds.is_empty()).then_some((tid, holds))
+    })
 }
 
 /// The capability sets of process `pid` from `/proc/PID/status`: `CapInh`,
@@ -325,11 +343,40 @@ mod tests {
         assert_eq!(sets[1], ("CapEff".to_string(), set));
     }
 
+    /// CapPrm of thread `tid` of this process.
+    fn permitted(tid: u32) -> CapSet {
+        let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+        status_sets(&status)
+            .into_iter()
+            .find_map(|(set, caps)| (set == "CapPrm").then_some(caps))
+            .unwrap()
+    }
+
     #[test]
-    fn dropping_is_refused_once_threads_run() {
-        // The test harness runs this test on a thread of its own.
-        let err = drop_to(CapSet::default()).unwrap_err();
-        assert!(matches!(err, PrivilegeError::Threads(n) if n > 1), "{err}");
+    fn each_thread_drops_its_own_and_drop_to_waits_for_the_others() {
+        let main = std::process::id();
+        let before = permitted(main);
+        // A thread of its own drops everything but cap_bpf: only it changes.
+        let keep = CapSet::of(&[cap::BPF]);
+        let (dropped, after) = std::thread::spawn(move || {
+            let dropped = drop_this_thread(keep).unwrap();
+            // SAFETY: gettid has no arguments and cannot fail.
+            (dropped, permitted(unsafe { libc::gettid() } as u32))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(dropped.kept, CapSet(keep.0 & before.0));
+        assert_eq!(after, dropped.kept);
+        assert_eq!(permitted(main), before, "the other threads keep theirs");
+        // From this (test) thread, drop_to sees the main thread's sets.
+        let extra = CapSet(before.0 & !keep.0);
+        match drop_to(keep) {
+            Err(PrivilegeError::OtherThread { tid, holds }) => {
+                assert_eq!((tid, holds), (main, extra));
+            }
+            Ok(done) => assert!(extra.is_empty(), "dropped beside {extra}: {done}"),
+            Err(err) => panic!("{err}"),
+        }
         assert_eq!(parse_capability("CAP_BPF"), Ok(cap::BPF));
         assert!(
             parse_capability("cap_nope")

@@ -64,7 +64,12 @@ fn the_systemd_unit_verifies_and_grants_only_what_is_measured() {
     ] {
         assert_eq!(unit_value(&unit, key), value, "{key}");
     }
-    assert!(unit_value(&unit, "ExecStart").contains("--metrics-addr 127.0.0.1:"));
+    let exec = unit_value(&unit, "ExecStart");
+    assert!(exec.contains("--metrics-addr 127.0.0.1:"), "{exec}");
+    assert!(
+        exec.contains("--log-dir /var/log/greentop "),
+        "the writable path: {exec}"
+    );
     let sysusers = read("greentop.sysusers.conf");
     assert!(
         sysusers.lines().any(|l| l.starts_with("u greentop ")),
@@ -100,7 +105,11 @@ fn the_daemonset_is_unprivileged_with_its_host_mounts() {
         ["BPF", "PERFMON"]
     );
     let args = strings(&container["args"]);
-    for wanted in ["--metrics-allow-remote", "--sysfs-root=/host/sys"] {
+    for wanted in [
+        "--metrics-allow-remote",
+        "--sysfs-root=/host/sys",
+        "--log-dir=/var/log/greentop",
+    ] {
         assert!(args.iter().any(|a| a == wanted), "{wanted} in {args:?}");
     }
     let mounts: Vec<(String, String)> = container["volumeMounts"]

@@ -1,8 +1,7 @@
 //! The Prometheus sink: cumulative counters per process (top N), job and node, and
 //! the agent's own health, kept from each Interval and encoded at scrape time by
 //! prometheus-client (Prometheus text 0.0.4 or OpenMetrics). `server.rs` serves
-//! them on `/metrics`; `args.rs` holds the options. Contract: docs/metrics.md.
-mod args;
+//! them on `/metrics`; its options are `config::metrics`. Contract: docs/metrics.md.
 mod collect;
 mod labels;
 #[cfg(any(test, feature = "testkit"))]
@@ -10,6 +9,7 @@ pub mod scrape;
 pub mod server;
 mod state;
 mod table;
+mod tick_side;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,9 +20,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-pub use args::{MetricsAddr, MetricsArgs, MetricsConfig, MetricsSettings};
 pub use labels::{JOB_NONE, OTHER};
 pub use state::MetricsOptions;
+pub use tick_side::{HealthSink, Timed};
 
 use super::{Sink, SinkError};
 use crate::model::Interval;
@@ -102,13 +102,13 @@ impl Metrics {
         let sink_drops = Family::<SinkLabels, Counter>::default();
         registry.register(
             "greentop_agent_sink_dropped_intervals",
-            "Intervals a sink missed because it fell behind",
+            "Intervals an output did not get (its queue was full) or could not record",
             sink_drops.clone(),
         );
         let sink_errors = Family::<SinkLabels, Counter>::default();
         registry.register(
             "greentop_agent_sink_errors",
-            "Intervals a sink failed to record",
+            "Intervals in which an output reported an error",
             sink_errors.clone(),
         );
         Metrics {
@@ -173,7 +173,7 @@ impl Metrics {
             .inc_by(intervals);
     }
 
-    /// An interval a sink failed to record.
+    /// An interval in which a sink reported an error (a failed write).
     pub fn count_sink_error(&self, sink: &str) {
         let labels = SinkLabels {
             sink: sink.to_string(),

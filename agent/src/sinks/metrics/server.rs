@@ -1,7 +1,6 @@
-//! The `/metrics` HTTP endpoint: hyper (HTTP/1.1) on a tokio runtime. The listener is
-//! bound synchronously ([`bind`]), so the agent binds before it drops privileges, and
-//! then served by [`serve`] on whatever runtime the daemon runs ([`spawn_thread`]
-//! gives it one of its own).
+//! The `/metrics` HTTP endpoint: hyper (HTTP/1.1) on the agent's tokio runtime. The
+//! listener is bound synchronously ([`bind`]), so the agent binds before it drops
+//! its capabilities, and served by [`serve`] as part of the metrics output's task.
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,25 +63,6 @@ pub async fn serve(listener: std::net::TcpListener, metrics: Metrics) -> std::io
             drop(permit);
         });
     }
-}
-
-/// Runs [`serve`] on a thread with its own single-threaded runtime (for a caller
-/// that has no runtime of its own).
-pub fn spawn_thread(
-    listener: std::net::TcpListener,
-    metrics: Metrics,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    std::thread::Builder::new()
-        .name("greentop-metrics".into())
-        .spawn(move || {
-            if let Err(err) = runtime.block_on(serve(listener, metrics)) {
-                tracing::error!("metrics server stopped: {err}");
-            }
-        })
 }
 
 /// The response to one request: `/metrics` in the format `Accept` asks for, a
