@@ -139,10 +139,13 @@ fn the_agent_measures_a_job_of_an_unprivileged_user_like_getrusage_and_the_formu
     let run = only_run(&report);
     assert_eq!(run["feed"], format!("agent:{}", sock.display()), "{run}");
     assert!(out.stderr.contains("via greentop-agent "), "{}", out.stderr);
-    assert!(
-        notes(run).contains("greentop-agent's 0.50 s intervals"),
-        "{run}"
-    );
+    // The agent's interval as measured (its ticks jitter on a loaded machine).
+    let said: f64 = notes(run)
+        .split("greentop-agent's ")
+        .nth(1)
+        .and_then(|rest| rest.split(" s intervals").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no interval length in the notes: {run}"));
+    assert!((0.4..=0.6).contains(&said), "{run}");
     assert!(
         run["provenance"]["ledger"]
             .as_str()
