@@ -16,6 +16,7 @@ use agent::sinks::{Sink, SinkError};
 
 use crate::app::Msg;
 use crate::state::feed::{FeedControl, FeedSource, FeedState};
+pub(crate) use connect::refused;
 pub use replay::ReplayOptions;
 
 /// Which feed, with what it needs to start.

@@ -11,7 +11,9 @@ use greentop_tui::run::run_live;
 fn main() -> std::process::ExitCode {
     let cli: cli::Cli = agent::cli::parse_args("greentop");
     let result = match &cli.command {
-        Some(cli::Command::Run(args)) => greentop_tui::jobrun::run(&cli.common, args),
+        Some(cli::Command::Run(args)) => {
+            greentop_tui::jobrun::run(&cli.common, cli.connect.as_deref(), args)
+        }
         Some(cli::Command::Replay(args)) => commands::replay(&cli, args),
         Some(command) => commands::run_command(&cli, command).map(|()| 0),
         None if cli.batch || cli.list_sources => batch::run(&cli).map(|()| 0),

@@ -199,15 +199,22 @@ fn bad_procfs_root_names_the_path() {
 
 #[test]
 fn help_matches_golden() {
-    let out = run(Command::new(greentop()).arg("--help"));
-    let help = String::from_utf8_lossy(&out.stdout);
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/help.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, help.as_bytes()).unwrap();
+    for (args, name) in [
+        (&["--help"][..], "help.txt"),
+        (&["run", "--help"][..], "run-help.txt"),
+    ] {
+        let out = run(Command::new(greentop()).args(args));
+        let help = String::from_utf8_lossy(&out.stdout);
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, help.as_bytes()).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        assert_eq!(
+            help, want,
+            "greentop {args:?} changed: rerun with UPDATE_GOLDEN=1 and review the diff"
+        );
     }
-    let want = std::fs::read_to_string(&golden).unwrap_or_default();
-    assert_eq!(
-        help, want,
-        "--help changed: rerun with UPDATE_GOLDEN=1 and review the diff"
-    );
 }

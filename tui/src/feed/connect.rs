@@ -28,7 +28,7 @@ pub fn start(path: PathBuf, deliver: Deliver) -> anyhow::Result<()> {
 }
 
 /// Why the first connection failed, as one line.
-fn refused(path: &Path, err: &std::io::Error) -> anyhow::Error {
+pub(crate) fn refused(path: &Path, err: &std::io::Error) -> anyhow::Error {
     let hint = match err.kind() {
         ErrorKind::PermissionDenied => {
             " (the socket is open to its owner and group: ask to be added to the group given by greentop-agent --socket-group)"

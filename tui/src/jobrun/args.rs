@@ -55,10 +55,16 @@ pub struct RunArgs {
     /// one's energy and time per unit relative to the first.
     #[arg(long)]
     pub compare: bool,
-    /// Seconds between measurements while the job runs (a phase mark and the job's
-    /// exit also end one).
-    #[arg(long, value_name = "SECS", default_value_t = 0.5, value_parser = parse_seconds)]
-    pub tick: f64,
+    /// Seconds between measurements while the job runs, 0.5 by default (a phase mark
+    /// and the job's exit also end one); not with --connect, where the agent's
+    /// interval applies.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub tick: Option<f64>,
+    /// Measure with a running greentop-agent's socket instead of loading the probes
+    /// (no root needed: membership of the socket's group is enough). Without it,
+    /// greentop run uses the config's `[agent] socket` when it cannot load the probes.
+    #[arg(long, value_name = "PATH")]
+    pub connect: Option<PathBuf>,
     /// Wait before starting until the grid's carbon intensity (series file or live
     /// provider) is at or below the threshold, or start in the greenest window for
     /// --expected-duration.
@@ -84,6 +90,9 @@ pub struct RunArgs {
           allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
+
+/// Seconds between local ticks unless `--tick` says otherwise.
+pub const DEFAULT_TICK_S: f64 = 0.5;
 
 /// The separator between commands of `--compare`.
 pub const COMPARE_SEPARATOR: &str = "---";
@@ -111,6 +120,11 @@ impl RunArgs {
             )),
             _ => Ok(parts),
         }
+    }
+
+    /// Seconds between local ticks.
+    pub fn tick_s(&self) -> f64 {
+        self.tick.unwrap_or(DEFAULT_TICK_S)
     }
 
     /// Runs per command.

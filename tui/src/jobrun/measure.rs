@@ -1,18 +1,19 @@
-//! Measuring one run: a tick right before the command starts, then one every
-//! `--tick` seconds, one at each phase mark, and one right after the command exits
-//! so its last slices are in. Between ticks greentop sleeps in poll(2) on the
-//! command's pidfd and the mark socket.
+//! Measuring one run: the command started, its Intervals followed from a feed
+//! until it exits, its phase marks placed, its orphans settled. Between Intervals
+//! greentop sleeps in poll(2) on the command's pidfd, the mark socket and, with the
+//! agent feed, the agent's socket.
 //!
-//! The ticks go through the one `Driver` (tick and fan-out), but not its cadence
-//! loop: they are due at events (a mark, the exit) as much as on a timer, so this
-//! file waits for those itself.
+//! Two feeds (`RunFeed`): the local pipeline, ticked right before the command
+//! starts, every `--tick` seconds, at each phase mark and right after the command
+//! exits (`LocalFeed`, here); or a greentop-agent's socket at the agent's own
+//! cadence (`agent_feed.rs`).
 //!
-//! A mark ends an interval on the spot: the phase boundary is then an interval
-//! boundary, where the ledger has charged every running slice and the energy
-//! counters were read, so no energy has to be split by time inside an interval
-//! (which would assume constant power).
+//! Locally a mark ends an interval on the spot: the phase boundary is then an
+//! interval boundary, where the ledger has charged every running slice and the
+//! energy counters were read, so no energy has to be split by time inside an
+//! interval (which would assume constant power).
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant, SystemTime};
 
 use agent::driver::Driver;
@@ -24,22 +25,55 @@ use super::record::{Recorder, RunEnd, RunRecord};
 use super::signals;
 use super::tree::JobTree;
 
-/// What a run needs besides the command.
-pub struct Measurer<'a> {
-    /// Ticks on demand: at the start, every `tick`, at each mark and at the exit.
-    pub driver: &'a mut Driver<Pipeline>,
-    pub marks: &'a MarkSocket,
-    pub tick: Duration,
-    pub user: Option<&'a User>,
-    /// Whether the ledger's reduced fidelity (the /proc fallback) was said.
-    pub warned: bool,
+/// Where a run's Intervals come from.
+pub trait RunFeed {
+    /// `local`, or `agent:PATH`: said in the report.
+    fn name(&self) -> String;
+    /// Right before the command starts.
+    fn begin(&mut self, notes: &mut Vec<String>);
+    /// Until the command exits: Intervals to the recorder, marks to phases.
+    /// Returns the command's status, reaped.
+    fn follow(&mut self, run: &mut Following) -> ExitStatus;
+    /// Right after the command exited (at `exited_at`, `wall_s` after its start):
+    /// the Intervals that hold its last slices.
+    fn end(&mut self, run: &mut Following, exited_at: SystemTime, wall_s: f64);
 }
 
-/// Why the loop woke.
-enum Wake {
-    Tick,
+/// One run in progress, as a feed sees it.
+pub struct Following<'a> {
+    pub command: &'a Child,
+    pub marks: &'a MarkSocket,
+    pub recorder: Recorder,
+    /// When the command started, on both clocks.
+    pub start: Instant,
+    pub started: SystemTime,
+    pub notes: Vec<String>,
+}
+
+impl Following<'_> {
+    /// Adds a note once.
+    pub fn note(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+}
+
+/// What a run needs besides the command.
+pub struct Measurer<'a> {
+    pub feed: &'a mut dyn RunFeed,
+    pub marks: &'a MarkSocket,
+    pub user: Option<&'a User>,
+}
+
+/// Why the wait ended.
+pub enum Wake {
+    /// The deadline passed.
+    Timeout,
     Marks,
     Exited,
+    /// The feed's descriptor is readable (or closed).
+    Feed,
 }
 
 impl Measurer<'_> {
@@ -52,22 +86,36 @@ impl Measurer<'_> {
         self.marks.acknowledge(&stale.reply_to);
         let since_ns = child::boottime_floor_ns();
         let rusage_before = child::children_cpu_s();
-        self.tick_into(None, &mut notes); // starts the first interval
+        self.feed.begin(&mut notes);
         let env = [(
             MARK_ENV.to_string(),
             self.marks.path().to_string_lossy().into_owned(),
         )];
-        let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let started = SystemTime::now();
+        let started_at = humantime::format_rfc3339_millis(started).to_string();
         let start = Instant::now();
         signals::hold();
         let command = child::spawn(argv, &env, self.user)?;
         signals::forward_to(command.pid);
-        let mut recorder = Recorder::new(JobTree::new(std::process::id(), since_ns));
-        let exit = self.follow(&command, &mut recorder, start, &mut notes);
+        let mut run = Following {
+            command: &command,
+            marks: self.marks,
+            recorder: Recorder::new(JobTree::new(std::process::id(), since_ns)),
+            start,
+            started,
+            notes,
+        };
+        let exit = self.feed.follow(&mut run);
         let wall_s = start.elapsed().as_secs_f64();
-        let ended_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let exited_at = SystemTime::now();
+        let ended_at = humantime::format_rfc3339_millis(exited_at).to_string();
         signals::forward_to(0);
-        self.tick_into(Some(&mut recorder), &mut notes);
+        self.feed.end(&mut run, exited_at, wall_s);
+        let Following {
+            mut recorder,
+            mut notes,
+            ..
+        } = run;
         settle(&recorder);
         let late = self.marks.drain();
         for name in &late.names {
@@ -82,72 +130,29 @@ impl Measurer<'_> {
             wall_s,
             exit,
             rusage_cpu_seconds: child::children_cpu_s() - rusage_before,
+            feed: self.feed.name(),
             notes,
         }))
     }
+}
 
-    /// Ticks until the command exits; returns its status, reaped.
-    fn follow(
-        &mut self,
-        command: &Child,
-        recorder: &mut Recorder,
-        start: Instant,
-        notes: &mut Vec<String>,
-    ) -> ExitStatus {
-        let mut next_tick = Instant::now() + self.tick;
-        loop {
-            match self.wait(command, next_tick) {
-                Wake::Exited => return collect(command.pid),
-                Wake::Marks => {
-                    let marks = self.marks.drain();
-                    self.tick_into(Some(recorder), notes);
-                    let at_s = start.elapsed().as_secs_f64();
-                    for name in &marks.names {
-                        recorder.mark(name, at_s);
-                    }
-                    self.marks.acknowledge(&marks.reply_to);
-                }
-                Wake::Tick => {
-                    // A late tick (a loaded machine) does not make the next ones hurry.
-                    next_tick = (next_tick + self.tick).max(Instant::now());
-                    self.tick_into(Some(recorder), notes);
-                    if let Some(status) = child::reap(command.pid) {
-                        return status;
-                    }
-                }
-            }
-        }
-    }
+/// The pipeline in this process, ticked on demand.
+pub struct LocalFeed {
+    pub driver: Driver<Pipeline>,
+    pub tick: Duration,
+    /// Said in every run's notes (why a configured agent was not used).
+    pub note: Option<String>,
+    /// Whether the ledger's reduced fidelity (the /proc fallback) was said.
+    warned: bool,
+}
 
-    /// Sleeps until the next tick, a mark, or the command's exit.
-    fn wait(&self, command: &Child, next_tick: Instant) -> Wake {
-        let mut fds = [
-            libc::pollfd {
-                fd: command.pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.marks.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        loop {
-            let left = next_tick.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Wake::Tick;
-            }
-            let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-            // SAFETY: `fds` is a live array of two pollfd structs.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-            if rc > 0 && fds[0].revents != 0 {
-                return Wake::Exited;
-            }
-            if rc > 0 && fds[1].revents != 0 {
-                return Wake::Marks;
-            }
-            // 0: timed out (re-checked above); < 0: EINTR from a forwarded signal.
+impl LocalFeed {
+    pub fn new(driver: Driver<Pipeline>, tick: Duration, note: Option<String>) -> LocalFeed {
+        LocalFeed {
+            driver,
+            tick,
+            note,
+            warned: false,
         }
     }
 
@@ -183,8 +188,97 @@ impl Measurer<'_> {
     }
 }
 
+impl RunFeed for LocalFeed {
+    fn name(&self) -> String {
+        "local".to_string()
+    }
+
+    fn begin(&mut self, notes: &mut Vec<String>) {
+        notes.extend(self.note.clone());
+        self.tick_into(None, notes); // starts the first interval
+    }
+
+    fn follow(&mut self, run: &mut Following) -> ExitStatus {
+        let mut next_tick = Instant::now() + self.tick;
+        loop {
+            match wait(run.command, run.marks, None, Some(next_tick)) {
+                Wake::Exited => return collect(run.command.pid),
+                Wake::Marks => {
+                    let marks = run.marks.drain();
+                    self.tick_into(Some(&mut run.recorder), &mut run.notes);
+                    let at_s = run.start.elapsed().as_secs_f64();
+                    for name in &marks.names {
+                        run.recorder.mark(name, at_s);
+                    }
+                    run.marks.acknowledge(&marks.reply_to);
+                }
+                Wake::Timeout | Wake::Feed => {
+                    // A late tick (a loaded machine) does not make the next ones hurry.
+                    next_tick = (next_tick + self.tick).max(Instant::now());
+                    self.tick_into(Some(&mut run.recorder), &mut run.notes);
+                    if let Some(status) = child::reap(run.command.pid) {
+                        return status;
+                    }
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, run: &mut Following, _exited_at: SystemTime, _wall_s: f64) {
+        self.tick_into(Some(&mut run.recorder), &mut run.notes);
+    }
+}
+
+/// Sleeps until `until` (forever if `None`), a mark, the command's exit, or data
+/// (or the end) on the feed's descriptor.
+pub fn wait(
+    command: &Child,
+    marks: &MarkSocket,
+    feed: Option<BorrowedFd>,
+    until: Option<Instant>,
+) -> Wake {
+    let mut fds = [command.pidfd.as_fd(), marks.as_fd()]
+        .into_iter()
+        .chain(feed)
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect::<Vec<_>>();
+    loop {
+        let ms = match until {
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Wake::Timeout;
+                }
+                libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
+            }
+            None => -1,
+        };
+        let count = libc::nfds_t::try_from(fds.len()).unwrap_or(2);
+        // SAFETY: `fds` is a live array of `count` pollfd structs.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), count, ms) };
+        if rc > 0 {
+            // The exit first, then marks before the feed: a mark read before an
+            // Interval is placed against it.
+            if fds[0].revents != 0 {
+                return Wake::Exited;
+            }
+            if fds[1].revents != 0 {
+                return Wake::Marks;
+            }
+            if fds.get(2).is_some_and(|fd| fd.revents != 0) {
+                return Wake::Feed;
+            }
+        }
+        // 0: timed out (re-checked above); < 0: EINTR from a forwarded signal.
+    }
+}
+
 /// The command's status once its pidfd says it exited (reaping orphans too).
-fn collect(pid: i32) -> ExitStatus {
+pub fn collect(pid: i32) -> ExitStatus {
     if let Some(status) = child::reap(pid) {
         return status;
     }

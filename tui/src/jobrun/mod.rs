@@ -3,6 +3,7 @@
 //! pipeline's Intervals, and prints wall and CPU time, joules by domain, watts, the
 //! job's share of the machine, gCO₂ and equivalents on stderr; repeats, compares,
 //! splits by phase marks and waits for green power on request. See docs/run.md.
+mod agent_feed;
 pub mod args;
 pub mod child;
 mod emissions_csv;
@@ -18,32 +19,37 @@ pub mod text;
 pub mod tree;
 
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use agent::carbon::{CarbonResolver, IntensitySource, Series};
-use agent::cli::{CommonArgs, UsageError};
+use agent::cli::{CommonArgs, LedgerChoice, UsageError};
 use agent::config::Settings;
 use agent::driver::Driver;
-use agent::pipeline::open_pipeline;
+use agent::pipeline::{Pipeline, open_ledger, open_sources};
+use agent::probes::Fidelity;
 use anyhow::Context;
 
+use agent_feed::AgentFeed;
 pub use args::RunArgs;
 use green::{Clock, GreenDecision, GreenPolicy, Outlook};
 use marks::MarkSocket;
-use measure::Measurer;
+use measure::{LocalFeed, Measurer, RunFeed};
 use record::RunRecord;
 use report::{Output, Report};
 
 /// Runs the job as asked; returns the exit status to leave with: the command's
 /// (128 + signal if a signal ended it), 127/126 if it could not start.
-pub fn run(before: &CommonArgs, args: &RunArgs) -> anyhow::Result<u8> {
+/// `connect` is a `--connect` given before `run`.
+pub fn run(before: &CommonArgs, connect: Option<&Path>, args: &RunArgs) -> anyhow::Result<u8> {
     let json = args.json.as_deref().map(Output::check).transpose()?;
     let csv = args
         .emissions_csv
         .as_deref()
         .map(Output::check)
         .transpose()?;
-    let result = run_checked(before, args, json.as_ref(), csv.as_ref());
+    let connect = args.connect.as_deref().or(connect);
+    let result = run_checked(before, connect, args, json.as_ref(), csv.as_ref());
     // A file made for a report that never came (no run, an error) goes again.
     json.iter().chain(&csv).for_each(Output::discard_if_unused);
     result
@@ -51,12 +57,20 @@ pub fn run(before: &CommonArgs, args: &RunArgs) -> anyhow::Result<u8> {
 
 fn run_checked(
     before: &CommonArgs,
+    connect: Option<&Path>,
     args: &RunArgs,
     json: Option<&Output>,
     csv: Option<&Output>,
 ) -> anyhow::Result<u8> {
     let common = args::merge_common(before, &args.common);
     let commands = args.commands().map_err(UsageError)?;
+    if let (Some(_), Some(tick)) = (connect, args.tick) {
+        return Err(UsageError(format!(
+            "--tick {tick} with --connect: the run is measured at the agent's interval \
+             (greentop-agent --interval)"
+        ))
+        .into());
+    }
     let settings = common.pipeline_options().settings()?;
     signals::install().context("installing signal handlers")?;
     if let Err(err) = child::become_subreaper() {
@@ -75,15 +89,13 @@ fn run_checked(
         },
         false => None,
     };
-    let mut driver = Driver::new(open_pipeline(&common.pipeline_options())?);
+    let mut feed = choose_feed(&common, &settings, connect, args)?;
     let marks = MarkSocket::open(user.as_ref().map(|u| (u.uid, u.gid)))
         .context("creating the GREENTOP_MARK socket")?;
     let mut measurer = Measurer {
-        driver: &mut driver,
+        feed: feed.as_mut(),
         marks: &marks,
-        tick: Duration::from_secs_f64(args.tick),
         user: user.as_ref(),
-        warned: false,
     };
     let (runs, code) = run_all(&mut measurer, &commands, args);
     if runs.iter().any(|r| !r.is_empty()) {
@@ -92,6 +104,58 @@ fn run_checked(
         write_outputs(&report, args, json, csv, user.as_ref())?;
     }
     Ok(code)
+}
+
+/// The agent's socket with `--connect`; otherwise the local pipeline, unless it
+/// cannot load the probes (no root, no CAP_BPF + CAP_PERFMON: the ledger falls back
+/// to /proc) and the config's `[agent] socket` answers: then that agent.
+fn choose_feed(
+    common: &CommonArgs,
+    settings: &Settings,
+    connect: Option<&Path>,
+    args: &RunArgs,
+) -> anyhow::Result<Box<dyn RunFeed>> {
+    if let Some(path) = connect {
+        return Ok(Box::new(AgentFeed::open(path, Vec::new())?));
+    }
+    let opts = common.pipeline_options();
+    let ledger = open_ledger(&opts)?;
+    let configured = settings
+        .config
+        .agent
+        .as_ref()
+        .and_then(|a| a.socket.clone());
+    let mut note = None;
+    if let (Fidelity::Procfs { reason }, LedgerChoice::Auto, Some(path)) =
+        (ledger.fidelity(), common.ledger, &configured)
+    {
+        let mut notes = vec![format!(
+            "the probes could not be loaded, so greentop-agent's socket from the config \
+             ([agent] socket) measured the run; the probes: {reason}"
+        )];
+        if let Some(tick) = args.tick {
+            notes.push(format!(
+                "--tick {tick} does not apply: the agent's intervals set the resolution"
+            ));
+        }
+        match AgentFeed::open(path, notes) {
+            Ok(feed) => {
+                say(&format!(
+                    "measuring with greentop-agent at {}",
+                    path.display()
+                ));
+                return Ok(Box::new(feed));
+            }
+            Err(err) => {
+                note = Some(format!(
+                    "the config's greentop-agent socket was not used ({err:#}): /proc sampling instead"
+                ));
+            }
+        }
+    }
+    let pipeline = Pipeline::new(ledger, open_sources(&opts.sources)?, settings.clone())?;
+    let tick = Duration::from_secs_f64(args.tick_s());
+    Ok(Box::new(LocalFeed::new(Driver::new(pipeline), tick, note)))
 }
 
 fn write_outputs(

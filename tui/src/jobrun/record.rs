@@ -137,6 +137,10 @@ pub struct RunRecord {
     pub carbon: CarbonUsed,
     pub equivalents: Equivalents,
     pub provenance: Provenance,
+    /// Where the Intervals came from: `local` (this process's pipeline) or
+    /// `agent:PATH` (a greentop-agent's socket).
+    #[serde(default)]
+    pub feed: String,
     /// Distinct processes of the job.
     pub processes: usize,
     /// The kernel's own account (getrusage of the reaped tree), user + system.
@@ -154,6 +158,8 @@ pub struct RunEnd {
     pub wall_s: f64,
     pub exit: ExitStatus,
     pub rusage_cpu_seconds: f64,
+    /// `local` or `agent:PATH`.
+    pub feed: String,
     pub notes: Vec<String>,
 }
 
@@ -294,6 +300,13 @@ impl Recorder {
         pids
     }
 
+    /// Whether process `pid` of the job was seen (`None` if not), and seen to exit.
+    pub fn seen_exit(&self, pid: u32) -> Option<bool> {
+        let mut seen = self.processes.values().filter(|p| p.pid == pid).peekable();
+        seen.peek()?;
+        Some(seen.any(|p| p.exited))
+    }
+
     /// Processes of the job not seen to exit: (pid, start_ns).
     pub fn unfinished(&self) -> Vec<(u32, u64)> {
         let mut open: Vec<(u32, u64)> = self
@@ -359,6 +372,7 @@ impl Recorder {
                 idle_policy: joined(&self.labels.idle),
                 gpus: self.labels.gpus.into_values().collect(),
             },
+            feed: end.feed,
             processes: self.processes.len(),
             rusage_cpu_seconds: end.rusage_cpu_seconds,
             phases,

@@ -23,6 +23,7 @@ fn end(wall_s: f64) -> RunEnd {
             signal: None,
         },
         rusage_cpu_seconds: 0.0,
+        feed: "local".into(),
         notes: Vec::new(),
     }
 }

@@ -110,9 +110,14 @@ fn energy_lines(r: &RunRecord) -> String {
     } else {
         &p.dram_source
     };
+    // Only another feed is named: the local pipeline is the usual one.
+    let feed = match r.feed.strip_prefix("agent:") {
+        Some(path) => format!(", via greentop-agent {path}"),
+        None => String::new(),
+    };
     format!(
         "  energy  CPU {} ({}) · DRAM {} ({dram}) · GPU {} ({}) · total {} [{tag}]\n\
-         \x20         avg {} · peak {} · {:.1} % of the machine's {} (idle policy {}, ledger {})\n",
+         \x20         avg {} · peak {} · {:.1} % of the machine's {} (idle policy {}, ledger {}{feed})\n",
         joules(r.energy.cpu_joules),
         p.cpu_source,
         joules(r.energy.dram_joules),

@@ -51,6 +51,7 @@ fn record(joules: f64, wall_s: f64) -> RunRecord {
             idle_policy: "exclude".into(),
             gpus: Vec::new(),
         },
+        feed: "local".into(),
         processes: 3,
         rusage_cpu_seconds: 2.49,
         phases: vec![
@@ -95,6 +96,17 @@ greentop run: python train.py \"--epochs 3\" [resnet]
   note: a note
 ";
     assert_eq!(text, want, "\n{text}");
+}
+
+#[test]
+fn the_agent_feed_is_named() {
+    let mut r = record(100.0, 10.0);
+    r.feed = "agent:/run/greentop/agent.sock".into();
+    let text = run_summary(&r, None, None);
+    assert!(
+        text.contains("(idle policy exclude, ledger ebpf-tp_btf, via greentop-agent /run/greentop/agent.sock)\n"),
+        "{text}"
+    );
 }
 
 #[test]

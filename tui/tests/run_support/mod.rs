@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod rapl;
+
 pub fn greentop() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_greentop"))
 }
@@ -80,13 +82,21 @@ impl Running {
         stdin: Stdio,
         env: &[(&str, &str)],
     ) -> Running {
-        let mut child = Command::new(greentop())
+        let mut greentop_run = Command::new(greentop());
+        greentop_run
             .arg("run")
             .args(options)
             .arg("--")
             .args(command)
             .envs(env.iter().copied())
-            .stdin(stdin)
+            .stdin(stdin);
+        Running::spawn(greentop_run)
+    }
+
+    /// Starts `command` (a `greentop run` however wrapped) in its own process group
+    /// with stdout and stderr piped.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)

@@ -49,6 +49,11 @@ impl<R: Read> IntervalStream<R> {
         })
     }
 
+    /// The underlying reader (to poll a socket before reading).
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
     /// The sender's header record (its host and pid), once read.
     pub fn header(&self) -> Option<&SegmentHeader> {
         self.header.as_ref()
