@@ -106,9 +106,29 @@ fn run_checked(
     Ok(code)
 }
 
+/// The system-wide config, where a greentop-agent run as a service names its socket.
+const SYSTEM_CONFIG: &str = "/etc/greentop/config.toml";
+
+/// The `[agent] socket` of the config greentop read, else of the system-wide config
+/// at `system` (a user's own config rarely names the machine's agent), with where
+/// it was found. A system config this user cannot read or parse is not theirs to
+/// fix: it is passed over.
+fn configured_socket(
+    config: &agent::config::Config,
+    system: &Path,
+) -> Option<(std::path::PathBuf, String)> {
+    let socket = |c: &agent::config::Config| c.agent.as_ref().and_then(|a| a.socket.clone());
+    if let Some(path) = socket(config) {
+        return Some((path, "the config".to_string()));
+    }
+    let system_config = agent::config::Config::load(system).ok()?;
+    socket(&system_config).map(|path| (path, system.display().to_string()))
+}
+
 /// The agent's socket with `--connect`; otherwise the local pipeline, unless it
 /// cannot load the probes (no root, no CAP_BPF + CAP_PERFMON: the ledger falls back
-/// to /proc) and the config's `[agent] socket` answers: then that agent.
+/// to /proc) and the config's `[agent] socket` (or the system config's) answers:
+/// then that agent.
 fn choose_feed(
     common: &CommonArgs,
     settings: &Settings,
@@ -120,17 +140,13 @@ fn choose_feed(
     }
     let opts = common.pipeline_options();
     let ledger = open_ledger(&opts)?;
-    let configured = settings
-        .config
-        .agent
-        .as_ref()
-        .and_then(|a| a.socket.clone());
+    let configured = configured_socket(&settings.config, Path::new(SYSTEM_CONFIG));
     let mut note = None;
-    if let (Fidelity::Procfs { reason }, LedgerChoice::Auto, Some(path)) =
+    if let (Fidelity::Procfs { reason }, LedgerChoice::Auto, Some((path, config))) =
         (ledger.fidelity(), common.ledger, &configured)
     {
         let mut notes = vec![format!(
-            "the probes could not be loaded, so greentop-agent's socket from the config \
+            "the probes could not be loaded, so greentop-agent's socket from {config} \
              ([agent] socket) measured the run; the probes: {reason}"
         )];
         if let Some(tick) = args.tick {
@@ -148,7 +164,8 @@ fn choose_feed(
             }
             Err(err) => {
                 note = Some(format!(
-                    "the config's greentop-agent socket was not used ({err:#}): /proc sampling instead"
+                    "the greentop-agent socket named in {config} was not used ({err:#}): \
+                     /proc sampling instead"
                 ));
             }
         }
@@ -317,4 +334,42 @@ fn eprint_text(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configured_socket;
+    use agent::config::Config;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_socket_comes_from_the_users_config_then_the_system_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("config.toml");
+        let own = Config::parse("[agent]\nsocket = \"/run/mine.sock\"\n").unwrap();
+        let none = Config::parse("region = \"FR\"\n").unwrap();
+        assert_eq!(configured_socket(&none, &system), None, "no system config");
+        std::fs::write(&system, "[agent]\nsocket = \"/run/greentop/agent.sock\"\n").unwrap();
+        assert_eq!(
+            configured_socket(&own, &system),
+            Some((PathBuf::from("/run/mine.sock"), "the config".to_string()))
+        );
+        assert_eq!(
+            configured_socket(&none, &system),
+            Some((
+                PathBuf::from("/run/greentop/agent.sock"),
+                system.display().to_string()
+            ))
+        );
+        std::fs::write(&system, "[agent]\nsocket = 3\n").unwrap();
+        assert_eq!(
+            configured_socket(&none, &system),
+            None,
+            "a broken one is passed over"
+        );
+        assert_eq!(
+            configured_socket(&none, Path::new("/nonexistent/c.toml")),
+            None
+        );
+    }
 }
