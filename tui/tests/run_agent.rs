@@ -239,7 +239,7 @@ fn without_privileges_the_configured_agent_is_chosen_and_without_it_proc_is_samp
     assert_eq!(run["feed"], "local", "{run}");
     assert_eq!(run["provenance"]["ledger"], "procfs", "{run}");
     assert!(
-        notes(&run).contains("the config's greentop-agent socket was not used"),
+        notes(&run).contains("the greentop-agent socket named in the config was not used"),
         "{run}"
     );
 }
