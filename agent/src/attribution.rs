@@ -2,14 +2,15 @@
 //! per domain (CPU package, DRAM, GPU), under an idle policy; and the books
 //! balanced: Σ processes + idle = measured, every interval. Formulas:
 //! docs/methodology.md.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use crate::energy::{DomainKind, EnergyReading, GpuDevice, Provenance};
-use crate::probes::{GpuCalls, LedgerSample};
+use crate::energy::{DomainKind, EnergyReading, Provenance};
+use crate::probes::{LedgerSample, ProcessKey};
 
+mod gpu;
 mod memory;
 pub use memory::Resident;
 
@@ -71,25 +72,21 @@ impl ProcessJoules {
     }
 }
 
-/// The books of one domain kind: measured = attributed + idle + residual.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Balance {
-    pub measured_j: f64,
-    pub attributed_j: f64,
-    pub idle_j: f64,
-    /// measured − (attributed + idle), summed independently: floating-point noise.
-    pub residual_j: f64,
-}
+/// The books of one domain kind (a sink sees it, so `model` owns it).
+pub use crate::model::Balance;
 
 /// Everything attribution produced for one interval.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Attribution {
-    /// By pid; includes processes that only used a GPU in the interval.
-    pub processes: HashMap<u32, ProcessJoules>,
+    /// By process identity, so a pid reused within the interval is two processes, each
+    /// with its own share; includes processes that only used a GPU in the interval
+    /// (keyed [`ProcessKey::unreported`]). Ordered: sums over it are the same bits on
+    /// every run.
+    pub processes: BTreeMap<ProcessKey, ProcessJoules>,
     pub cpu: Balance,
     pub dram: Balance,
     pub gpu: Balance,
-    /// Per GPU index, what its energy was split by (see [`gpu_weights`]).
+    /// Per GPU index, what its energy was split by (see `gpu::weights`).
     pub gpu_split: Vec<(u32, &'static str)>,
     /// Anything that made the split less exact than the policy promises.
     pub notes: Vec<String>,
@@ -157,25 +154,7 @@ pub fn attribute_with_memory(
         }
     }
     if let Some(reading) = gpus {
-        let activity: HashMap<u32, GpuCalls> =
-            sample.processes.iter().map(|p| (p.tgid, p.gpu)).collect();
-        for domain in reading
-            .domains
-            .iter()
-            .filter(|d| d.domain.kind == DomainKind::Gpu)
-        {
-            let energy_j = domain.energy_uj as f64 / 1e6;
-            let device = reading.gpus.iter().find(|g| g.index == domain.domain.index);
-            let idle_w = calibration.gpu_idle_w.get(&domain.domain.index).copied();
-            let split = split_gpu(device, &activity, energy_j, policy, idle_w, seconds);
-            out.notes.extend(split.note.clone());
-            out.gpu_split.push((domain.domain.index, split.key));
-            for (pid, joules) in &split.shares {
-                out.processes.entry(*pid).or_default().gpu_j += joules;
-            }
-            out.gpu.measured_j += energy_j;
-            out.gpu.idle_j += split.idle_j;
-        }
+        gpu::split_gpus(&mut out, sample, reading, policy, calibration);
     }
     close_books(&mut out);
     out
@@ -252,7 +231,7 @@ fn apply_package(out: &mut Attribution, sample: &LedgerSample, split: &PackageSp
         return;
     };
     for process in &sample.processes {
-        let entry = out.processes.entry(process.tgid).or_default();
+        let entry = out.processes.entry(process.key()).or_default();
         for thread in &process.threads {
             let ns = thread.on_cpu_ns_by_package.get(index).copied().unwrap_or(0);
             let joules = ns as f64 * split.joules_per_ns;
@@ -281,118 +260,8 @@ fn thread_row(entry: &mut ProcessJoules, tid: u32) -> &mut ThreadJoules {
     &mut entry.threads[at]
 }
 
-/// How one GPU's energy is divided among pids, and by what.
-struct GpuSplit {
-    shares: Vec<(u32, f64)>,
-    idle_j: f64,
-    note: Option<String>,
-    key: &'static str,
-}
-
-fn split_gpu(
-    device: Option<&GpuDevice>,
-    activity: &HashMap<u32, GpuCalls>,
-    energy_j: f64,
-    policy: IdlePolicy,
-    idle_w: Option<f64>,
-    seconds: f64,
-) -> GpuSplit {
-    let mut note = None;
-    let (weights, key) = device.map_or((Vec::new(), "none"), |d| gpu_weights(d, activity));
-    let total_weight: f64 = weights.iter().map(|(_, w)| w).sum();
-    if weights.is_empty() || total_weight <= 0.0 {
-        return GpuSplit {
-            shares: Vec::new(),
-            idle_j: energy_j,
-            note: None,
-            key: "none",
-        };
-    }
-    let shared_j = match policy {
-        IdlePolicy::Share => energy_j,
-        IdlePolicy::Exclude => energy_j * busy_fraction(device, &weights),
-        IdlePolicy::Baseline => match idle_w {
-            Some(watts) => (energy_j - watts * seconds).max(0.0),
-            None => {
-                note = Some(
-                    "GPU: no calibrated idle power, using exclude (run greentop calibrate)"
-                        .to_string(),
-                );
-                energy_j * busy_fraction(device, &weights)
-            }
-        },
-    };
-    let shares = weights
-        .iter()
-        .map(|(pid, w)| (*pid, shared_j * w / total_weight))
-        .collect();
-    GpuSplit {
-        shares,
-        idle_j: energy_j - shared_j,
-        note,
-        key,
-    }
-}
-
-/// Weight per pid, and its name: SM utilisation samples when NVML has any
-/// (`nvml-samples`); otherwise the eBPF activity of the processes holding a context
-/// (and of ended ones by accounting), the first kind any of them has: launches
-/// (`--gpu-probes all`), then time blocked in sync calls, then NVIDIA ioctls; without
-/// any, an equal share each (`equal`).
-fn gpu_weights(
-    device: &GpuDevice,
-    activity: &HashMap<u32, GpuCalls>,
-) -> (Vec<(u32, f64)>, &'static str) {
-    let sampled: Vec<(u32, f64)> = device
-        .processes
-        .iter()
-        .filter_map(|p| p.sm_util_pct.map(|u| (p.pid, f64::from(u))))
-        .filter(|(_, u)| *u > 0.0)
-        .collect();
-    if !sampled.is_empty() {
-        return (sampled, "nvml-samples");
-    }
-    let mut holders: Vec<u32> = device.processes.iter().map(|p| p.pid).collect();
-    for ended in &device.ended {
-        if !holders.contains(&ended.pid) && ended.gpu_util_pct > 0 {
-            holders.push(ended.pid);
-        }
-    }
-    type Weight = fn(&GpuCalls) -> f64;
-    let by: [(&'static str, Weight); 3] = [
-        ("ebpf-launches", |c| c.launches as f64),
-        ("ebpf-sync-wait", |c| c.sync_wait_ns as f64),
-        ("ebpf-ioctls", |c| c.ioctls as f64),
-    ];
-    for (key, weight) in by {
-        let weights: Vec<(u32, f64)> = holders
-            .iter()
-            .map(|pid| (*pid, activity.get(pid).map_or(0.0, weight)))
-            .collect();
-        if weights.iter().any(|(_, w)| *w > 0.0) {
-            return (weights, key);
-        }
-    }
-    (holders.into_iter().map(|pid| (pid, 1.0)).collect(), "equal")
-}
-
-/// Fraction of the device's energy that `exclude` attributes: the SM utilisation of
-/// the processes (or of the device when there are no per-process samples).
-fn busy_fraction(device: Option<&GpuDevice>, weights: &[(u32, f64)]) -> f64 {
-    let sampled = device.is_some_and(|d| {
-        d.processes
-            .iter()
-            .any(|p| p.sm_util_pct.is_some_and(|u| u > 0))
-    });
-    let pct = if sampled {
-        weights.iter().map(|(_, w)| w).sum::<f64>()
-    } else {
-        device.and_then(|d| d.gpu_util_pct).map_or(100.0, f64::from)
-    };
-    (pct / 100.0).clamp(0.0, 1.0)
-}
-
-/// Sums threads into processes and fills attributed and residual per domain.
+/// Sums threads into processes and fills attributed and residual per domain, in key
+/// order, so the same input gives the same bits.
 fn close_books(out: &mut Attribution) {
     let (mut cpu_j, mut dram_j, mut gpu_j) = (0.0, 0.0, 0.0);
     for process in out.processes.values_mut() {

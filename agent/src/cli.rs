@@ -6,27 +6,18 @@ use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::attribution::IdlePolicy;
 use crate::carbon::{
     CarbonError, GreenestError, INTENSITY_RANGE, PUE_RANGE, SeriesError, UnknownRegion,
 };
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Overrides};
 use crate::energy::select::{CpuSourceChoice, SourceOptions};
+use crate::pipeline::PipelineOptions;
 use crate::probes::gpu::GpuProbeMode;
 
-/// Which CPU-time ledger to use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum LedgerChoice {
-    /// eBPF if the probes load, else /proc (and say why).
-    #[default]
-    Auto,
-    /// eBPF only: fail if the probes cannot load.
-    Ebpf,
-    /// /proc sampling only (lower fidelity, no privileges needed).
-    Procfs,
-}
+pub use crate::pipeline::LedgerChoice;
 
 #[derive(Clone, Debug, Args)]
 pub struct CommonArgs {
@@ -102,6 +93,31 @@ impl CommonArgs {
             (Some(mode), _) => mode,
             (None, true) => GpuProbeMode::Off,
             (None, false) => GpuProbeMode::default(),
+        }
+    }
+
+    /// The plain options the library takes.
+    pub fn pipeline_options(&self) -> PipelineOptions {
+        PipelineOptions {
+            ledger: self.ledger,
+            ledger_table_slots: self.ledger_table_slots,
+            ledger_overflow_entries: self.ledger_overflow_entries,
+            gpu_probes: self.gpu_probe_mode(),
+            cuda_libs: self.cuda_lib.clone(),
+            sources: self.source_options(),
+            overrides: self.overrides(),
+        }
+    }
+
+    /// The values that win over the config file.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            region: self.region.clone(),
+            intensity_g_per_kwh: self.intensity,
+            intensity_series: self.intensity_series.clone(),
+            pue: self.pue,
+            idle: self.idle,
         }
     }
 

@@ -10,6 +10,63 @@ use crate::carbon::providers::ProviderConfig;
 use crate::carbon::{CarbonConfig, INTENSITY_RANGE, PUE_RANGE, resolve_region};
 use crate::cli::UsageError;
 
+pub mod agent;
+pub use agent::AgentConfig;
+
+/// Values given on the command line: they win over the file's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// The file to read; `None`: the default path, if it exists.
+    pub config: Option<PathBuf>,
+    pub region: Option<String>,
+    pub intensity_g_per_kwh: Option<f64>,
+    pub intensity_series: Option<PathBuf>,
+    pub pue: Option<f64>,
+    pub idle: Option<IdlePolicy>,
+}
+
+/// The options after merging the config file: what attribution and carbon need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub procfs_root: PathBuf,
+    pub policy: IdlePolicy,
+    pub calibration: Calibration,
+    /// The file's values with the overrides applied.
+    pub config: Config,
+}
+
+impl Settings {
+    /// CLI over file over defaults. An explicit config file must exist; the default
+    /// path is used only if it does.
+    pub fn resolve(overrides: &Overrides, procfs_root: &Path) -> Result<Settings, ConfigError> {
+        let config = Config::load_or_default(overrides.config.as_deref())?;
+        Ok(Settings::merge(config, overrides, procfs_root))
+    }
+
+    /// The overrides over a config already read.
+    pub fn merge(config: Config, overrides: &Overrides, procfs_root: &Path) -> Settings {
+        let mut merged = config.clone();
+        if overrides.region.is_some() {
+            merged.region.clone_from(&overrides.region);
+        }
+        if overrides.intensity_g_per_kwh.is_some() {
+            merged.intensity_g_per_kwh = overrides.intensity_g_per_kwh;
+        }
+        if overrides.intensity_series.is_some() {
+            merged
+                .intensity_series
+                .clone_from(&overrides.intensity_series);
+        }
+        merged.pue = overrides.pue.or(config.pue);
+        Settings {
+            procfs_root: procfs_root.to_path_buf(),
+            policy: overrides.idle.or(config.idle).unwrap_or_default(),
+            calibration: config.calibration,
+            config: merged,
+        }
+    }
+}
+
 /// Everything the file may set. Unknown keys are an error, so a typo is not ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +93,9 @@ pub struct Config {
     /// Live intensity from the UK Carbon Intensity API (off unless `enabled = true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_intensity_uk: Option<UkConfig>,
+    /// greentop-agent's log, socket and interval (`[agent]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentConfig>,
     /// Idle power per package and GPU, written by `greentop calibrate`.
     #[serde(default)]
     pub calibration: Calibration,
@@ -136,6 +196,22 @@ impl Config {
             provider,
             pue: self.pue,
         })
+    }
+
+    /// `path`, which must exist; without one, the default path if it exists, else
+    /// the defaults.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(path) => Config::load(path),
+            None => {
+                let path = Config::default_path();
+                if path.exists() {
+                    Config::load(&path)
+                } else {
+                    Ok(Config::default())
+                }
+            }
+        }
     }
 
     /// Reads and checks a config file. A relative `intensity_series` is taken

@@ -1,7 +1,7 @@
 //! Builds the `Interval` of one tick from what the tick measured: the ledger sample,
 //! the energy summary, the attribution, the carbon intensity and the job labels.
 //! A pure function of its inputs, so it is tested without probes or hardware.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -12,7 +12,7 @@ use crate::model::{
     BalanceJson, GpuProbesJson, GpuSplitJson, Interval, JobEnergy, LedgerHealthJson, PackageTime,
     ProcessEnergy, SystemSummary, ThreadEnergy, ns_to_s,
 };
-use crate::probes::{Fidelity, GpuProbeStatus, LedgerSample, ProcessSample};
+use crate::probes::{Fidelity, GpuProbeStatus, LedgerSample, ProcessKey, ProcessSample};
 
 /// The carbon intensity that applies to the interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,15 +44,18 @@ pub struct BuildInput<'a> {
 pub fn build(input: BuildInput<'_>) -> Interval {
     let sample = input.sample;
     let g_per_kwh = input.carbon.g_per_kwh;
-    // Attribution is by pid: where the ledger reports a pid twice (a pid reused within
-    // the tick, the earlier process on its own row with no CPU time), only the first
-    // row, the one that ran, carries the pid's energy, so the rows still sum to it.
-    let mut charged = HashSet::new();
+    // Attribution is by process identity; GPU-only rows were not in the ledger's
+    // sample, so attribution knows them by pid alone.
     let mut processes: Vec<ProcessEnergy> = sample
         .processes
         .iter()
-        .chain(input.gpu_only)
-        .map(|p| process_row(p, &input, charged.insert(p.tgid)))
+        .map(|p| process_row(p, &input, p.key()))
+        .chain(
+            input
+                .gpu_only
+                .iter()
+                .map(|p| process_row(p, &input, ProcessKey::unreported(p.tgid))),
+        )
         .collect();
     processes.sort_by(|a, b| {
         b.joules
@@ -108,15 +111,11 @@ pub fn build(input: BuildInput<'_>) -> Interval {
     }
 }
 
-/// One process's row; `charged` is false for a second row of the same pid, which
-/// gets no energy (the first has it all).
-fn process_row(p: &ProcessSample, input: &BuildInput<'_>, charged: bool) -> ProcessEnergy {
+/// One process's row, with the energy attribution gave the process `key`.
+fn process_row(p: &ProcessSample, input: &BuildInput<'_>, key: ProcessKey) -> ProcessEnergy {
     let g_per_kwh = input.carbon.g_per_kwh * input.carbon.pue;
     let none = ProcessJoules::default();
-    let joules = match charged {
-        true => input.attribution.processes.get(&p.tgid).unwrap_or(&none),
-        false => &none,
-    };
+    let joules = input.attribution.processes.get(&key).unwrap_or(&none);
     let threads = input.threads.then(|| {
         p.threads
             .iter()
@@ -248,6 +247,7 @@ fn cpu_summary(sample: &LedgerSample, fidelity: &Fidelity) -> SystemSummary {
             dropped_slices: sample.health.dropped_slices,
             dropped_cpu_seconds: ns_to_s(sample.health.dropped_ns),
             lost_events: sample.health.lost_events,
+            unowned_slices: sample.health.unowned_slices,
             ns_per_switch: sample.health.ns_per_switch,
         },
         ..SystemSummary::default()
@@ -286,83 +286,9 @@ impl UserNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribution::{Balance, ThreadJoules};
-    use crate::probes::ThreadSample;
 
     #[test]
-    fn a_pid_reported_twice_is_charged_once() {
-        let ran = ProcessSample {
-            tgid: 7,
-            start_ns: 2,
-            on_cpu_ns: 1_000,
-            threads: vec![ThreadSample {
-                tid: 7,
-                on_cpu_ns: 1_000,
-                ..ThreadSample::default()
-            }],
-            ..ProcessSample::default()
-        };
-        // The earlier process with that pid, reused within the tick: its own row.
-        let displaced = ProcessSample {
-            tgid: 7,
-            start_ns: 1,
-            exited: true,
-            ..ProcessSample::default()
-        };
-        let sample = LedgerSample {
-            processes: vec![ran, displaced],
-            ..LedgerSample::default()
-        };
-        let joules = ProcessJoules {
-            cpu_j: 3.0,
-            dram_j: 1.0,
-            threads: vec![ThreadJoules {
-                tid: 7,
-                cpu_j: 3.0,
-                dram_j: 1.0,
-            }],
-            ..ProcessJoules::default()
-        };
-        let attribution = Attribution {
-            processes: [(7, joules)].into(),
-            cpu: Balance {
-                measured_j: 3.0,
-                attributed_j: 3.0,
-                ..Balance::default()
-            },
-            ..Attribution::default()
-        };
-        let carbon = CarbonContext {
-            g_per_kwh: 100.0,
-            pue: 1.0,
-            region: "FR".into(),
-            source: "fixed".into(),
-            note: None,
-        };
-        let interval = build(BuildInput {
-            sample: &sample,
-            fidelity: &Fidelity::Procfs {
-                reason: "test".into(),
-            },
-            energy: EnergySummary::default(),
-            attribution: &attribution,
-            policy: IdlePolicy::Exclude,
-            carbon: &carbon,
-            users: &UserNames::load(Path::new("/nonexistent")),
-            jobs: &HashMap::new(),
-            gpu_only: &[],
-            threads: true,
-        });
-        let rows: Vec<(u64, f64)> = interval
-            .processes
-            .iter()
-            .map(|p| (p.start_ns, p.joules))
-            .collect();
-        assert_eq!(rows, [(2, 4.0), (1, 0.0)]);
-    }
-
-    #[test]
-    fn gpu_activity_reaches_the_json_per_process_and_thread() {
+    fn gpu_activity_and_ledger_health_reach_the_json() {
         use crate::probes::{GpuCalls, ThreadSample};
         let calls = |ctx_switches, launches, sync_wait_ns, ioctls| GpuCalls {
             ctx_switches,
@@ -390,6 +316,10 @@ mod tests {
                 threads,
                 ..ProcessSample::default()
             }],
+            health: crate::probes::LedgerHealth {
+                unowned_slices: 2,
+                ..Default::default()
+            },
             gpu: Some(GpuProbeStatus {
                 mode: crate::probes::gpu::GpuProbeMode::Ctx,
                 libraries: vec!["/usr/lib/libcuda.so.1 (9 entry points)".into()],
@@ -437,6 +367,7 @@ mod tests {
         );
         assert_eq!(thread["gpu_sync_wait_seconds"], 0.5);
         let system = &json["system"];
+        assert_eq!(system["ledger_health"]["unowned_slices"], 2);
         assert_eq!(
             system["gpu_split"],
             serde_json::json!([{"index": 0, "split_by": "ebpf-launches"}])

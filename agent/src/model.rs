@@ -84,6 +84,36 @@ pub struct SystemSummary {
     /// Per GPU, what its energy was split by among processes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpu_split: Vec<GpuSplitJson>,
+    /// What each output of greentop-agent lost since the previous interval (its
+    /// queued sinks; a sink that failed). Not kept in the binary log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkHealthJson>,
+}
+
+/// One output's losses since the previous interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SinkHealthJson {
+    /// `log`, `socket`, `json`, …
+    pub name: String,
+    /// Intervals it did not get or could not record: its queue was full (it fell
+    /// behind the tick) or writing failed (a full disk).
+    pub dropped: u64,
+    /// Intervals waiting in its queue.
+    #[serde(default)]
+    pub queued: u64,
+    /// Clients connected now (the socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<u64>,
+    /// Clients disconnected because they fell behind (the socket).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clients_dropped: u64,
+    /// The last error, when writing failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The GPU probes in one interval.
@@ -144,11 +174,21 @@ impl SystemSummary {
 /// The books of the interval, per domain.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BalanceJson {
-    pub cpu: crate::attribution::Balance,
-    pub dram: crate::attribution::Balance,
-    pub gpu: crate::attribution::Balance,
+    pub cpu: Balance,
+    pub dram: Balance,
+    pub gpu: Balance,
     /// Largest |residual| of the three, joules.
     pub residual_joules: f64,
+}
+
+/// The books of one domain kind: measured = attributed + idle + residual.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Balance {
+    pub measured_j: f64,
+    pub attributed_j: f64,
+    pub idle_j: f64,
+    /// measured − (attributed + idle), summed independently: floating-point noise.
+    pub residual_j: f64,
 }
 
 /// One job's share of the interval.
@@ -177,6 +217,10 @@ pub struct LedgerHealthJson {
     pub dropped_slices: u64,
     pub dropped_cpu_seconds: f64,
     pub lost_events: u64,
+    /// Runtime ledger: slices whose start the ledger never saw (a switch the kernel
+    /// did not report), so they could not be charged. 0 unless switches were missed.
+    #[serde(default)]
+    pub unowned_slices: u64,
     /// Mean ns per sched_switch of the ledger program, when `kernel.bpf_stats_enabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ns_per_switch: Option<f64>,
@@ -205,7 +249,8 @@ pub struct ProcessEnergy {
     pub joules: f64,
     /// `joules` at the interval's carbon intensity, × `system.pue`.
     pub gco2: f64,
-    /// Since greentop first saw the process.
+    /// Since the consumer first saw the process. Consumers sum these themselves
+    /// (the JSON-lines sink, log readers, the TUI): the pipeline leaves them 0.
     pub joules_total: f64,
     pub gco2_total: f64,
     // --- GPU activity from eBPF in this interval (docs/gpu-probes.md) ---

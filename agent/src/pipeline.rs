@@ -7,106 +7,104 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 
-use crate::attribution::{Calibration, IdlePolicy, Resident, attribute_with_memory};
+use crate::attribution::{Resident, attribute_with_memory};
 use crate::carbon::CarbonResolver;
-use crate::cli::{CommonArgs, LedgerChoice};
-use crate::config::Config;
+/// The merged settings a pipeline runs with (they live in `config`).
+pub use crate::config::Settings;
+use crate::config::{ConfigError, Overrides};
 use crate::energy::memory::{MemoryEstimate, page_bytes, resident_bytes};
-use crate::energy::select::Sources;
+use crate::energy::select::{SourceOptions, Sources};
 use crate::energy::summary::summarize;
 use crate::energy::{EnergyReading, Provenance};
 use crate::interval::{BuildInput, CarbonContext, UserNames, build};
 use crate::jobs::JobResolver;
 use crate::model::Interval;
 use crate::probes::ebpf::EbpfLedger;
+use crate::probes::gpu::GpuProbeMode;
 use crate::probes::loader::{LoadOptions, error_chain};
 use crate::probes::procfs::{ProcLedger, read_stat};
 use crate::probes::{CpuLedger, LedgerError, LedgerSample, ProcessSample};
 use crate::topology::{self, Topology};
 
-/// Opens the ledger the options ask for; `auto` falls back to /proc with the reason.
-pub fn open_ledger(args: &CommonArgs) -> anyhow::Result<Box<dyn CpuLedger>> {
-    let mut opts = LoadOptions::new(&args.sysfs_root, &args.procfs_root);
-    if let Some(slots) = args.ledger_table_slots {
-        opts.table_slots = slots;
+/// Which CPU-time ledger to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LedgerChoice {
+    /// eBPF if the probes load, else /proc (and say why).
+    #[default]
+    Auto,
+    /// eBPF only: fail if the probes cannot load.
+    Ebpf,
+    /// /proc sampling only (lower fidelity, no privileges needed).
+    Procfs,
+}
+
+/// What to open, as plain values: each front end fills it from its own options
+/// (`cli::CommonArgs::pipeline_options`).
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub ledger: LedgerChoice,
+    /// Ledger table slots per CPU and overflow map entries (testing map pressure).
+    pub ledger_table_slots: Option<u32>,
+    pub ledger_overflow_entries: Option<u32>,
+    pub gpu_probes: GpuProbeMode,
+    /// libcuda files to probe besides those discovered.
+    pub cuda_libs: Vec<PathBuf>,
+    /// The energy sources, with the sysfs and procfs roots every part reads.
+    pub sources: SourceOptions,
+    /// Values that win over the config file, and which file.
+    pub overrides: Overrides,
+}
+
+impl PipelineOptions {
+    pub fn sysfs_root(&self) -> &Path {
+        &self.sources.sysfs_root
     }
-    opts.overflow_entries = args.ledger_overflow_entries;
-    opts.gpu.mode = args.gpu_probe_mode();
-    opts.gpu.libraries.clone_from(&args.cuda_lib);
-    let reason = match args.ledger {
+
+    pub fn procfs_root(&self) -> &Path {
+        &self.sources.procfs_root
+    }
+
+    /// The config file merged under the overrides.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        Settings::resolve(&self.overrides, self.procfs_root())
+    }
+}
+
+/// Opens the ledger the options ask for; `auto` falls back to /proc with the reason.
+pub fn open_ledger(opts: &PipelineOptions) -> anyhow::Result<Box<dyn CpuLedger>> {
+    let (sysfs_root, procfs_root) = (opts.sysfs_root(), opts.procfs_root());
+    let mut load = LoadOptions::new(sysfs_root, procfs_root);
+    if let Some(slots) = opts.ledger_table_slots {
+        load.table_slots = slots;
+    }
+    load.overflow_entries = opts.ledger_overflow_entries;
+    load.gpu.mode = opts.gpu_probes;
+    load.gpu.libraries.clone_from(&opts.cuda_libs);
+    let reason = match opts.ledger {
         LedgerChoice::Procfs => "/proc sampling was asked for (--ledger procfs)".to_string(),
-        LedgerChoice::Ebpf | LedgerChoice::Auto => match EbpfLedger::new(&opts) {
+        LedgerChoice::Ebpf | LedgerChoice::Auto => match EbpfLedger::new(&load) {
             Ok(ledger) => return Ok(Box::new(ledger)),
-            Err(err) if args.ledger == LedgerChoice::Ebpf => {
+            Err(err) if opts.ledger == LedgerChoice::Ebpf => {
                 anyhow::bail!("eBPF ledger unavailable: {}", error_chain(&err))
             }
             Err(err) => error_chain(&err),
         },
     };
-    let cpus = topology::possible_cpus(&args.sysfs_root).unwrap_or(1);
-    let topology = Topology::read(&args.sysfs_root, cpus);
-    Ok(Box::new(ProcLedger::new(
-        &args.procfs_root,
-        topology,
-        reason,
-    )?))
+    let cpus = topology::possible_cpus(sysfs_root).unwrap_or(1);
+    let topology = Topology::read(sysfs_root, cpus);
+    Ok(Box::new(ProcLedger::new(procfs_root, topology, reason)?))
 }
 
 /// Opens the energy sources the options ask for.
-pub fn open_sources(args: &CommonArgs) -> anyhow::Result<Sources> {
-    Sources::open(&args.source_options())
-        .map_err(|err| anyhow::anyhow!("energy source unavailable: {err}"))
-}
-
-/// The options after merging the config file: what attribution and carbon need.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub procfs_root: PathBuf,
-    pub policy: IdlePolicy,
-    pub calibration: Calibration,
-    pub config: Config,
-}
-
-impl Settings {
-    /// CLI over file over defaults. An explicit `--config` must exist; the default
-    /// path is used only if it does.
-    pub fn resolve(args: &CommonArgs) -> anyhow::Result<Settings> {
-        let config = match &args.config {
-            Some(path) => Config::load(path)?,
-            None => {
-                let path = Config::default_path();
-                if path.exists() {
-                    Config::load(&path)?
-                } else {
-                    Config::default()
-                }
-            }
-        };
-        let mut merged = config.clone();
-        if args.region.is_some() {
-            merged.region.clone_from(&args.region);
-        }
-        if args.intensity.is_some() {
-            merged.intensity_g_per_kwh = args.intensity;
-        }
-        if args.intensity_series.is_some() {
-            merged.intensity_series.clone_from(&args.intensity_series);
-        }
-        merged.pue = args.pue.or(config.pue);
-        Ok(Settings {
-            procfs_root: args.procfs_root.clone(),
-            policy: args.idle.or(config.idle).unwrap_or_default(),
-            calibration: config.calibration.clone(),
-            config: merged,
-        })
-    }
+pub fn open_sources(opts: &SourceOptions) -> anyhow::Result<Sources> {
+    Sources::open(opts).map_err(|err| anyhow::anyhow!("energy source unavailable: {err}"))
 }
 
 /// Opens everything a tick needs.
-pub fn open_pipeline(args: &CommonArgs) -> anyhow::Result<Pipeline> {
-    let settings = Settings::resolve(args)?;
-    let sources = open_sources(args)?;
-    Pipeline::new(open_ledger(args)?, sources, settings)
+pub fn open_pipeline(opts: &PipelineOptions) -> anyhow::Result<Pipeline> {
+    let settings = opts.settings()?;
+    let sources = open_sources(&opts.sources)?;
+    Pipeline::new(open_ledger(opts)?, sources, settings)
 }
 
 /// One ledger, the energy sources, and what it takes to turn them into Intervals.
@@ -117,8 +115,6 @@ pub struct Pipeline {
     users: UserNames,
     jobs: JobResolver,
     carbon: CarbonResolver,
-    /// Joules and grams per (pid, start_ns) since first seen.
-    totals: HashMap<(u32, u64), (f64, f64)>,
     /// Installed memory, bytes, for splitting estimated memory energy (0: unknown).
     mem_total_bytes: u64,
     page_bytes: u64,
@@ -148,10 +144,18 @@ impl Pipeline {
             carbon,
             settings,
             users: UserNames::load(Path::new("/etc/passwd")),
-            totals: HashMap::new(),
             mem_total_bytes,
             page_bytes: page_bytes(),
         })
+    }
+
+    /// New settings between ticks (a reload): the carbon intensity is resolved
+    /// again; the ledger and the energy sources stay as they are.
+    pub fn reconfigure(&mut self, settings: Settings) -> anyhow::Result<()> {
+        let carbon_config = settings.config.carbon().context("carbon intensity")?;
+        self.carbon = CarbonResolver::new(carbon_config)?;
+        self.settings = settings;
+        Ok(())
     }
 
     pub fn ledger(&self) -> &dyn CpuLedger {
@@ -194,7 +198,7 @@ impl Pipeline {
             Some((gpu_name, gpu)) => summarize((&cpu_name, cpu), Some((&gpu_name, gpu))),
             None => summarize((&cpu_name, cpu), None),
         };
-        let mut interval = build(BuildInput {
+        let interval = build(BuildInput {
             sample: &sample,
             fidelity: self.ledger.fidelity(),
             energy,
@@ -206,7 +210,6 @@ impl Pipeline {
             gpu_only: &gpu_only,
             threads,
         });
-        self.add_totals(&mut interval);
         Ok(interval)
     }
 
@@ -305,19 +308,5 @@ impl Pipeline {
             }
         }
         labels
-    }
-
-    /// Cumulative joules and grams per process; exited processes are forgotten.
-    fn add_totals(&mut self, interval: &mut Interval) {
-        for p in &mut interval.processes {
-            let key = (p.pid, p.start_ns);
-            let total = self.totals.entry(key).or_insert((0.0, 0.0));
-            total.0 += p.joules;
-            total.1 += p.gco2;
-            (p.joules_total, p.gco2_total) = *total;
-            if p.exited {
-                self.totals.remove(&key);
-            }
-        }
     }
 }

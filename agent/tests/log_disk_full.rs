@@ -1,57 +1,15 @@
 //! The log writer on a full file system (a 512 KiB tmpfs this test mounts; needs
 //! root): a clear error, no segment left with a partial record, and writing
 //! resumes once space is freed.
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agent::model::Interval;
 use agent::sinks::log::synth::{Synth, Workload};
 use agent::sinks::log::{FsyncPolicy, LogOptions, LogWriter, read_intervals, segments};
 use agent::sinks::{Sink, SinkError};
 
-/// A tmpfs mounted on a directory; lazily unmounted on drop, pass or fail.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        assert_eq!(
-            uid, 0,
-            "this test mounts a tmpfs and needs root (uid {uid}); run it as cargo xtask test does"
-        );
-        let c = |s: &[u8]| CString::new(s).unwrap();
-        let (src, target, fstype) = (c(b"tmpfs"), c(at.as_os_str().as_bytes()), c(b"tmpfs"));
-        let data = c(format!("size={size},mode=0755").as_bytes());
-        // SAFETY: every pointer is a valid NUL-terminated string that outlives the call.
-        let rc = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                data.as_ptr().cast(),
-            )
-        };
-        assert_eq!(
-            rc,
-            0,
-            "mount tmpfs on {}: {}",
-            at.display(),
-            std::io::Error::last_os_error()
-        );
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let target = CString::new(self.0.as_os_str().as_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    }
-}
+mod support;
+use support::Tmpfs;
 
 fn read_back(dir: &Path) -> Vec<Interval> {
     let mut out = Vec::new();

@@ -48,6 +48,7 @@ fn with_every_field(interval: &mut Interval) {
     use agent::model::{CounterJson, GpuProbesJson, GpuSplitJson};
     let sys = &mut interval.system;
     sys.pue = 1.25;
+    sys.ledger_health.unowned_slices = 3;
     let g = sys.intensity_g_per_kwh * sys.pue;
     let b = &sys.balance;
     sys.gco2 = gco2(b.cpu.measured_j + b.dram.measured_j + b.gpu.measured_j, g);
@@ -102,7 +103,7 @@ fn current_sample_decodes_to_its_json_and_reencodes_to_its_bytes() {
         let mut synth = Synth::new(work);
         let mut intervals: Vec<Interval> = (0..5).map(|_| synth.next_interval()).collect();
         with_every_field(&mut intervals[2]);
-        let mut totals = agent::sinks::log::reader::RunningTotals::default();
+        let mut totals = agent::sinks::totals::RunningTotals::default();
         intervals.iter_mut().for_each(|i| totals.apply(i));
         std::fs::write(&log, encode_segment(header(), &intervals).unwrap()).unwrap();
         std::fs::write(&json, json_lines(&intervals)).unwrap();

@@ -32,7 +32,8 @@ fn batch_json_carries_cuda_calls_per_process_and_thread() {
         "100",
     ])
     .unwrap();
-    let mut pipeline = open_pipeline(&args.common).expect("pipeline (needs root)");
+    let mut pipeline =
+        open_pipeline(&args.common.pipeline_options()).expect("pipeline (needs root)");
     pipeline.tick(true).expect("first tick");
     let sync = ("FAKE_CUDA_SYNC_US", "1000");
     let mut calls = CudaCalls::spawn(&fake, &fake.lib, (10, 20), false, &[sync]);

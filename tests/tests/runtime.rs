@@ -211,11 +211,7 @@ fn final_runtime_agreement(
     samples: &mut Vec<agent::probes::LedgerSample>,
 ) -> u64 {
     let pid = child.id();
-    // SAFETY: an all-zero siginfo_t is valid; waitid writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer; WNOWAIT leaves the zombie for us to read.
-    let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
-    assert_eq!(rc, 0, "waitid({pid})");
+    wait_for_zombie(pid);
     let stat = format!("/proc/{pid}/schedstat");
     for _ in 0..500 {
         samples.push(sample(ledger));

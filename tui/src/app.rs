@@ -3,9 +3,13 @@
 //! No I/O here: signals and refresh changes are effects that `run` carries out.
 use agent::model::Interval;
 
+use crate::state::feed::{FeedControl, FeedEvent, FeedState, Seek};
 use crate::state::procs::Processes;
-use crate::state::rows::{DisplayRow, Grouping, RowKind, SortKey, ViewOptions, visible_rows};
+use crate::state::rows::{DisplayRow, RowKind, SortKey, ViewOptions, visible_rows};
 use crate::state::system::SystemState;
+
+mod steps;
+use steps::{ask_kill, edit_input, feed_event, navigate, refresh_step, sort_by, toggle};
 
 /// Refresh intervals `+` and `-` step through, seconds.
 pub const REFRESH_STEPS_S: [f64; 7] = [0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0];
@@ -49,6 +53,10 @@ pub struct KillDialog {
 pub enum Msg {
     Interval(Box<Interval>),
     CollectorError(String),
+    /// News from the feed: connected, lost, a replay's jump or end.
+    Feed(FeedEvent),
+    /// A replay jump (←/→, Home/End while replaying).
+    Seek(Seek),
     Resize {
         width: u16,
         height: u16,
@@ -87,7 +95,12 @@ pub enum Msg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     SetRefresh(f64),
-    Signal { pid: u32, signal: Signal },
+    /// A request for a feed other than the in-process pipeline (a replay's).
+    Feed(FeedControl),
+    Signal {
+        pid: u32,
+        signal: Signal,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +131,8 @@ pub struct App {
     pub own_pid: u32,
     /// False when NO_COLOR is set: modifiers only.
     pub color: bool,
+    /// Where the Intervals come from, and whether it is connected.
+    pub feed: FeedState,
 }
 
 impl App {
@@ -146,6 +161,7 @@ impl App {
             quit: false,
             own_pid,
             color,
+            feed: FeedState::default(),
         }
     }
 
@@ -200,7 +216,8 @@ impl App {
 pub fn update(app: &mut App, msg: Msg) -> Option<Effect> {
     let effect = match msg {
         Msg::Interval(interval) => {
-            if app.paused {
+            // A paused replay sends only what a seek asked for: show it.
+            if app.paused && !app.feed.is_replay() {
                 if app.backlog.len() == PAUSED_BACKLOG {
                     app.backlog.remove(0);
                 }
@@ -214,6 +231,11 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Effect> {
             app.say(text);
             None
         }
+        Msg::Feed(event) => feed_event(app, event),
+        Msg::Seek(seek) => app
+            .feed
+            .is_replay()
+            .then_some(Effect::Feed(FeedControl::Seek(seek))),
         Msg::Resize { width, height } => {
             (app.width, app.height) = (width, height);
             None
@@ -268,7 +290,10 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Effect> {
             for interval in std::mem::take(&mut app.backlog) {
                 app.apply_interval(&interval);
             }
-            None
+            // A replay stops reading instead of piling up a backlog.
+            app.feed
+                .is_replay()
+                .then_some(Effect::Feed(FeedControl::Pause(app.paused)))
         }
         Msg::RefreshStep(step) => refresh_step(app, step),
         Msg::AskKill => ask_kill(app),
@@ -299,84 +324,6 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Effect> {
     };
     app.refresh_rows();
     effect
-}
-
-fn navigate(app: &mut App, index: isize) -> Option<Effect> {
-    app.move_to(index);
-    None
-}
-
-fn sort_by(app: &mut App, key: SortKey, flip_if_same: bool) -> Option<Effect> {
-    if app.view.sort == key && flip_if_same {
-        app.view.descending = !app.view.descending;
-    } else {
-        app.view.sort = key;
-        app.view.descending = key.descending_by_default();
-    }
-    None
-}
-
-fn edit_input(app: &mut App, edit: impl FnOnce(&mut String)) -> Option<Effect> {
-    match app.input {
-        Some(InputMode::Filter) => edit(&mut app.view.filter),
-        Some(InputMode::JobFilter) => edit(&mut app.view.job_filter),
-        None => {}
-    }
-    None
-}
-
-fn toggle(app: &mut App, change: impl FnOnce(&mut ViewOptions)) -> Option<Effect> {
-    change(&mut app.view);
-    if app.view.grouping != Grouping::None {
-        app.details = false;
-    }
-    None
-}
-
-fn refresh_step(app: &mut App, step: isize) -> Option<Effect> {
-    let now = app.refresh_s;
-    let next = if step > 0 {
-        REFRESH_STEPS_S.iter().copied().find(|s| *s > now + 1e-9)
-    } else {
-        REFRESH_STEPS_S
-            .iter()
-            .rev()
-            .copied()
-            .find(|s| *s < now - 1e-9)
-    };
-    let next = next?;
-    app.refresh_s = next;
-    Some(Effect::SetRefresh(next))
-}
-
-fn ask_kill(app: &mut App) -> Option<Effect> {
-    let Some(row) = app.selected_row() else {
-        app.say("no process selected");
-        return None;
-    };
-    let pid = match row.kind {
-        RowKind::Process((pid, _)) => pid,
-        RowKind::Thread { pid, .. } => pid,
-        RowKind::Group { .. } => {
-            app.say("select a process, not a group, to send a signal");
-            return None;
-        }
-    };
-    if pid <= 1 {
-        app.say(format!("will not signal pid {pid}"));
-        return None;
-    }
-    if row.fading {
-        app.say(format!("process {pid} has exited"));
-        return None;
-    }
-    let command = row.command.clone();
-    app.kill = Some(KillDialog {
-        pid,
-        command,
-        signal: Signal::Term,
-    });
-    None
 }
 
 #[cfg(test)]

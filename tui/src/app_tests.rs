@@ -1,6 +1,8 @@
 //! `update` tests: sorting, filters, tree, grouping, selection, kill, pause, refresh.
 use super::*;
 use crate::fixtures::{OWN_PID, interval};
+use crate::state::feed::{FeedSource, FeedStatus};
+use crate::state::rows::Grouping;
 use agent::model::ProcessEnergy;
 
 fn app_with(ticks: u32) -> App {
@@ -254,4 +256,71 @@ fn help_details_and_escape_order() {
     assert!(!app.details);
     update(&mut app, Msg::Quit);
     assert!(app.quit);
+}
+
+#[test]
+fn a_replay_seeks_pauses_and_steps_its_speed_through_effects() {
+    let mut app = app_with(3);
+    assert_eq!(
+        update(&mut app, Msg::Seek(Seek::End)),
+        None,
+        "live: no seeking"
+    );
+    assert_eq!(update(&mut app, Msg::TogglePause), None);
+    update(&mut app, Msg::TogglePause);
+    app.feed.source = FeedSource::Replay { name: "log".into() };
+    for seek in [Seek::By(-60), Seek::Start] {
+        assert_eq!(
+            update(&mut app, Msg::Seek(seek)),
+            Some(Effect::Feed(FeedControl::Seek(seek)))
+        );
+    }
+    assert_eq!(
+        update(&mut app, Msg::TogglePause),
+        Some(Effect::Feed(FeedControl::Pause(true)))
+    );
+    // Paused, a replay still shows what a seek brought.
+    update(&mut app, Msg::Interval(Box::new(interval(4, true))));
+    assert_eq!((app.tick, app.backlog.len()), (4, 0));
+    assert_eq!(
+        update(&mut app, Msg::RefreshStep(1)),
+        Some(Effect::Feed(FeedControl::Speed(2.0)))
+    );
+    assert_eq!(
+        app.refresh_s, 1.0,
+        "the refresh is the pipeline's, untouched"
+    );
+    update(&mut app, Msg::Feed(FeedEvent::Reset));
+    assert!(
+        app.procs.is_empty() && app.system.summary.is_none(),
+        "since seen restarts"
+    );
+    update(&mut app, Msg::Feed(FeedEvent::Ended));
+    assert_eq!(app.feed.status, FeedStatus::Ended);
+}
+
+#[test]
+fn a_connected_feed_says_its_agent_and_when_it_is_lost() {
+    let mut app = app_with(1);
+    app.feed.source = FeedSource::Agent {
+        path: "/run/g.sock".into(),
+    };
+    update(
+        &mut app,
+        Msg::Feed(FeedEvent::Connected {
+            agent_pid: Some(4242),
+        }),
+    );
+    assert_eq!((app.own_pid, &app.feed.status), (4242, &FeedStatus::Live));
+    update(
+        &mut app,
+        Msg::Feed(FeedEvent::Lost("the agent closed".into())),
+    );
+    assert_eq!(app.feed.status, FeedStatus::Disconnected);
+    assert_eq!(app.message(), Some("the agent closed"));
+    let title = crate::view::header::title_line(&app).to_string();
+    assert!(
+        title.contains("agent /run/g.sock DISCONNECTED, retrying"),
+        "{title}"
+    );
 }

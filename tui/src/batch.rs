@@ -1,11 +1,13 @@
 //! Batch mode: one interval per line, as JSON or as a top-like table.
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use agent::driver::{Cadence, Driver};
 use agent::model::Interval;
 use agent::pipeline::{open_pipeline, open_sources};
-use agent::sinks::Sink;
 use agent::sinks::json::JsonLines;
+use agent::sinks::notes::TrustNotes;
+use agent::sinks::{Sink, SinkError};
 
 use crate::cli::Cli;
 
@@ -14,43 +16,54 @@ const TABLE_ROWS: usize = 25;
 
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.list_sources {
-        print!("{}", open_sources(&cli.common)?.report());
+        print!("{}", open_sources(&cli.common.source_options())?.report());
         return Ok(());
     }
-    let mut pipeline = open_pipeline(&cli.common)?;
+    let pipeline = open_pipeline(&cli.common.pipeline_options())?;
     if let Some(note) = pipeline.ledger().fidelity().note() {
         eprintln!("greentop: {note}");
     }
     for line in pipeline.sources().startup_lines() {
         eprintln!("greentop: {line}");
     }
-    let delay = Duration::from_secs_f64(cli.delay_s);
-    let mut json = cli
-        .json
-        .then(|| JsonLines::new(std::io::stdout()).flushing_each_line());
-    let mut next = Instant::now() + delay;
-    let mut done = 0u64;
-    while cli.iterations.is_none_or(|n| done < n) {
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        next += delay;
-        let interval = pipeline.tick(cli.threads)?;
-        for change in interval.system.trust_changes() {
-            eprintln!("greentop: {change}");
-        }
-        match json.as_mut() {
-            Some(sink) => sink.write(&interval)?,
-            None => {
-                let mut out = std::io::stdout().lock();
-                write!(out, "{}", render_table(&interval, cli.threads))?;
-                out.flush()?;
-            }
-        }
-        done += 1;
-    }
-    if let Some(sink) = json.as_mut() {
-        sink.close()?;
-    }
+    let driver = Driver::new(pipeline)
+        .threads(cli.threads)
+        .sink(TrustNotes::new("greentop"));
+    let mut driver = match cli.json {
+        true => driver.sink(JsonLines::new(std::io::stdout()).flushing_each_line()),
+        false => driver.sink(Table {
+            threads: cli.threads,
+        }),
+    };
+    let cadence = Cadence::every(Duration::from_secs_f64(cli.delay_s)).count(cli.iterations);
+    driver.run(cadence)?;
+    driver.finish()?;
     Ok(())
+}
+
+/// The top-like table on stdout.
+struct Table {
+    threads: bool,
+}
+
+impl Sink for Table {
+    fn name(&self) -> &str {
+        "table"
+    }
+
+    fn write(&mut self, interval: &Interval) -> Result<(), SinkError> {
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", render_table(interval, self.threads))
+            .and_then(|()| out.flush())
+            .map_err(|source| SinkError::Stream {
+                what: "the table",
+                source,
+            })
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// The human-readable form of one interval.

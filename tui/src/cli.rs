@@ -31,6 +31,10 @@ pub struct Cli {
     /// Print the energy sources found, which one is used and why, then exit.
     #[arg(long)]
     pub list_sources: bool,
+    /// Show the live data of a running greentop-agent from its socket (no root
+    /// needed: membership of the socket's group is enough).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["batch", "list_sources"])]
+    pub connect: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(subcommand)]
@@ -72,6 +76,37 @@ pub enum Command {
     /// machine and everyday equivalents, with an (idle) row so the rows add up to
     /// what was measured. Damaged records are reported on stderr and skipped.
     Report(ReportArgs),
+    /// The live view fed from a log: its intervals at the pace they were recorded,
+    /// with pause (space), speed (+ -) and seeks (← → a minute, Home End).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Log segment files or log directories.
+    #[arg(value_name = "LOG|DIR", required = true)]
+    pub logs: Vec<PathBuf>,
+    /// Log time per wall-clock time: 2 plays twice as fast, 0.5 half as fast
+    /// (1/64 to 4096).
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Start at this time (RFC 3339, or a duration ago: 2h) [default: the start].
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+}
+
+/// A replay speed within the range `+` and `-` step through.
+fn parse_speed(text: &str) -> Result<f64, String> {
+    let range = greentop_tui::state::feed::SPEED_RANGE;
+    match text.parse::<f64>() {
+        Ok(x) if range.contains(&x) => Ok(x),
+        Ok(x) => Err(format!(
+            "{x} is outside {}..={}",
+            range.start(),
+            range.end()
+        )),
+        Err(_) => Err(format!("'{text}' is not a number like 2 or 0.5")),
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -14,7 +14,11 @@ use agent::report::{self as log_report, ReportOptions, emissions, format};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Command, ReportArgs, ReportFormat};
+use agent::cli::UsageError;
+use greentop_tui::feed::{FeedKind, ReplayOptions};
+use greentop_tui::run::run_live;
+
+use crate::cli::{Cli, Command, ReplayArgs, ReportArgs, ReportFormat};
 
 pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
     match command {
@@ -26,7 +30,10 @@ pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         } => {
             let path = match series.as_ref().or(cli.common.intensity_series.as_ref()) {
                 Some(path) => path.clone(),
-                None => agent::pipeline::Settings::resolve(&cli.common)?
+                None => cli
+                    .common
+                    .pipeline_options()
+                    .settings()?
                     .config
                     .intensity_series
                     .ok_or_else(|| {
@@ -36,13 +43,31 @@ pub fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             greenest(&path, *duration, *within)
         }
         Command::Report(args) => report(cli, args),
-        // ok: main.rs dispatches `run` itself, for the exit status it passes through.
-        Command::Run(_) => unreachable!("greentop run is dispatched by main"),
+        // ok: main.rs dispatches these itself, for the exit status they pass through.
+        Command::Run(_) | Command::Replay(_) => {
+            unreachable!("greentop run and replay are dispatched by main")
+        }
     }
 }
 
+/// `greentop replay`: the live view on a log; the exit status as for the live view.
+pub fn replay(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<u8> {
+    let from = args
+        .from
+        .as_deref()
+        .map(|text| log_report::parse_time(text, SystemTime::now()))
+        .transpose()
+        .map_err(|e| UsageError(format!("--from: {e}")))?;
+    let opts = ReplayOptions {
+        inputs: args.logs.clone(),
+        speed: args.speed,
+        from,
+    };
+    run_live(FeedKind::Replay(opts), cli.delay_s).map(|end| end.exit_code())
+}
+
 fn calibrate(cli: &Cli, seconds: f64, dry_run: bool) -> anyhow::Result<()> {
-    let mut sources = open_sources(&cli.common)?;
+    let mut sources = open_sources(&cli.common.source_options())?;
     eprintln!("greentop: measuring idle power for {seconds:.0} s; keep the machine quiet");
     let run = measure(
         &mut sources,

@@ -274,6 +274,7 @@ pub fn interval(tick: u32, gpu: bool) -> Interval {
             jobs: Vec::new(),
             gpu_probes: None,
             gpu_split: Vec::new(),
+            sinks: Vec::new(),
         },
         processes,
     }

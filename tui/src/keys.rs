@@ -5,6 +5,7 @@ use ratatui::crossterm::event::{
 };
 
 use crate::app::{App, InputMode, Msg};
+use crate::state::feed::Seek;
 use crate::state::rows::SortKey;
 
 /// Rows one mouse-wheel notch moves.
@@ -30,13 +31,13 @@ pub const KEY_HELP: [(&str, &str); 22] = [
     ("Enter", "details of the selected process"),
     ("Esc", "close details, help or dialog"),
     ("space", "pause the display (data still collected)"),
-    ("+ -", "refresh interval longer / shorter"),
+    ("+ -", "refresh longer / shorter (replay: speed)"),
+    ("← → Home End", "replay: a minute back / on, start / end"),
     ("k", "send a signal to the selected process"),
     ("  ← → Tab", "  choose SIGTERM / SIGKILL"),
     ("  y Enter / n Esc", "  send / cancel"),
     ("? F1", "this help"),
-    ("q F10", "quit"),
-    ("Ctrl-C", "quit"),
+    ("q F10 Ctrl-C", "quit"),
 ];
 
 /// The message for a terminal event, if it means anything now.
@@ -85,10 +86,22 @@ pub fn key_to_msg(app: &App, key: &KeyEvent) -> Option<Msg> {
             _ => Some(Msg::Escape),
         };
     }
-    table_key(key)
+    table_key(app, key)
 }
 
-fn table_key(key: &KeyEvent) -> Option<Msg> {
+fn table_key(app: &App, key: &KeyEvent) -> Option<Msg> {
+    if app.feed.is_replay() {
+        let seek = match key.code {
+            KeyCode::Left => Some(Seek::By(-60)),
+            KeyCode::Right => Some(Seek::By(60)),
+            KeyCode::Home => Some(Seek::Start),
+            KeyCode::End => Some(Seek::End),
+            _ => None,
+        };
+        if let Some(seek) = seek {
+            return Some(Msg::Seek(seek));
+        }
+    }
     let msg = match key.code {
         KeyCode::Up => Msg::Move(-1),
         KeyCode::Down => Msg::Move(1),
@@ -168,6 +181,23 @@ mod tests {
             key_to_msg(&app, &key(KeyCode::Tab)),
             Some(Msg::KillToggleSignal)
         );
+    }
+
+    #[test]
+    fn arrows_home_and_end_seek_in_a_replay_only() {
+        let mut app = App::new(1.0, 0, true);
+        assert_eq!(key_to_msg(&app, &key(KeyCode::Home)), Some(Msg::Home));
+        assert_eq!(key_to_msg(&app, &key(KeyCode::Left)), None);
+        app.feed.source = crate::state::feed::FeedSource::Replay { name: "x".into() };
+        for (code, seek) in [
+            (KeyCode::Left, Seek::By(-60)),
+            (KeyCode::Right, Seek::By(60)),
+            (KeyCode::Home, Seek::Start),
+            (KeyCode::End, Seek::End),
+        ] {
+            assert_eq!(key_to_msg(&app, &key(code)), Some(Msg::Seek(seek)));
+        }
+        assert_eq!(key_to_msg(&app, &key(KeyCode::Down)), Some(Msg::Move(1)));
     }
 
     #[test]

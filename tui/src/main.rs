@@ -5,13 +5,23 @@ mod batch;
 mod cli;
 mod commands;
 
+use greentop_tui::feed::FeedKind;
+use greentop_tui::run::run_live;
+
 fn main() -> std::process::ExitCode {
     let cli: cli::Cli = agent::cli::parse_args("greentop");
     let result = match &cli.command {
         Some(cli::Command::Run(args)) => greentop_tui::jobrun::run(&cli.common, args),
+        Some(cli::Command::Replay(args)) => commands::replay(&cli, args),
         Some(command) => commands::run_command(&cli, command).map(|()| 0),
         None if cli.batch || cli.list_sources => batch::run(&cli).map(|()| 0),
-        None => greentop_tui::run::run_live(&cli.common, cli.delay_s).map(|end| end.exit_code()),
+        None => {
+            let feed = match &cli.connect {
+                Some(path) => FeedKind::Connect(path.clone()),
+                None => FeedKind::Local(Box::new(cli.common.pipeline_options())),
+            };
+            run_live(feed, cli.delay_s).map(|end| end.exit_code())
+        }
     };
     match result {
         Ok(code) => code.into(),

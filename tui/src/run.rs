@@ -1,20 +1,22 @@
-//! The live view's event loop. A collector thread owns the `Pipeline` and sends one
-//! `Interval` per refresh; an input thread reads the terminal; the watcher (`stop`)
-//! reports signals and a dead terminal. All three feed one channel; the UI thread
-//! blocks on it, applies messages with `update`, carries out effects and redraws.
+//! The live view's event loop. The feed (`feed.rs`: the in-process pipeline, an
+//! agent's socket or a log) sends the Intervals; an input thread reads the terminal; the
+//! watcher (`stop`) reports signals and a dead terminal. All three send into one
+//! channel; the UI thread blocks on it, applies messages with `update`, carries out
+//! effects and redraws.
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use agent::cli::{CommonArgs, UsageError};
-use agent::pipeline::open_pipeline;
+use agent::cli::UsageError;
 use ratatui::crossterm::event::{self, Event};
 
 use crate::app::{App, Effect, Msg, Signal, update};
+use crate::feed::{Feed, FeedKind};
 use crate::keys::event_to_msg;
+use crate::state::feed::FeedControl;
 use crate::stop::{Stop, install_signals, spawn_watcher};
 use crate::term::{Term, TtyFds, enter};
 use crate::view::Screen;
@@ -45,7 +47,7 @@ impl Ended {
 }
 
 /// Runs `greentop` live until the user quits, a signal comes or the terminal goes.
-pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
+pub fn run_live(kind: FeedKind, delay_s: f64) -> anyhow::Result<Ended> {
     // SAFETY: isatty(3) only inspects the descriptor number.
     if unsafe { libc::isatty(libc::STDOUT_FILENO) } != 1 {
         let why = "stdout is not a terminal: the live view draws on one; use --batch for a file or a pipe";
@@ -58,20 +60,11 @@ pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
     })?;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = App::new(delay_s, std::process::id(), color);
+    app.feed = kind.state();
     let (tx, rx) = channel();
-    let (refresh_tx, refresh_rx) = channel();
-    let (ready_tx, ready_rx) = channel();
-    let args = common.clone();
-    let refresh_s = app.refresh_s;
     let data = tx.clone();
-    thread::Builder::new()
-        .name("collector".into())
-        .spawn(move || collect(&args, refresh_s, &ready_tx, &data, &refresh_rx))
-        .map_err(|e| anyhow::anyhow!("starting the collector thread: {e}"))?;
-    ready_rx
-        .recv()
-        .map_err(|_| anyhow::anyhow!("the collector thread ended before it started"))?
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let deliver = Box::new(move |msg| data.send(Incoming::App(msg)).is_ok());
+    let feed = Feed::start(kind, app.refresh_s, deliver)?;
     let signals = install_signals().map_err(|e| anyhow::anyhow!("signal handlers: {e}"))?;
     let (mut terminal, _guard) = enter(&tty)?;
     let stop = tx.clone();
@@ -90,47 +83,7 @@ pub fn run_live(common: &CommonArgs, delay_s: f64) -> anyhow::Result<Ended> {
             height: size.height,
         },
     );
-    ui_loop(&mut terminal, &mut app, &rx, &refresh_tx)
-}
-
-/// Owns the pipeline: ticks every refresh interval (changed through `refresh_rx`)
-/// until the UI hangs up.
-fn collect(
-    args: &CommonArgs,
-    refresh_s: f64,
-    ready: &Sender<Result<(), String>>,
-    data: &Sender<Incoming>,
-    refresh_rx: &Receiver<f64>,
-) {
-    let mut pipeline = match open_pipeline(args) {
-        Ok(pipeline) => pipeline,
-        Err(err) => {
-            let _ = ready.send(Err(format!("{err:#}")));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    let mut delay = Duration::from_secs_f64(refresh_s);
-    let mut last = Instant::now();
-    loop {
-        match refresh_rx.recv_timeout((last + delay).saturating_duration_since(Instant::now())) {
-            Ok(secs) => {
-                delay = Duration::from_secs_f64(secs);
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        last = Instant::now();
-        // Threads always: `H` and the details pane can show them at any time.
-        let msg = match pipeline.tick(true) {
-            Ok(interval) => Msg::Interval(Box::new(interval)),
-            Err(err) => Msg::CollectorError(format!("tick failed: {err}")),
-        };
-        if data.send(Incoming::App(msg)).is_err() {
-            return;
-        }
-    }
+    ui_loop(&mut terminal, &mut app, &rx, &feed)
 }
 
 /// Starts the thread that reads keys, mouse and resizes.
@@ -199,7 +152,7 @@ fn ui_loop(
     terminal: &mut Term,
     app: &mut App,
     incoming: &Receiver<Incoming>,
-    refresh: &Sender<f64>,
+    feed: &Feed,
 ) -> anyhow::Result<Ended> {
     loop {
         if let Err(err) = terminal.draw(|frame| frame.render_widget(Screen(app), frame.area())) {
@@ -220,14 +173,15 @@ fn ui_loop(
                     Incoming::Stop(stop) => return Ok(Ended::Stopped(stop)),
                     Incoming::Input(event) => {
                         if let Some(msg) = event_to_msg(app, &event) {
-                            dispatch(app, msg, refresh);
+                            dispatch(app, msg, feed);
                             dirty = true;
                         }
                     }
                     Incoming::App(msg) => {
-                        let paused = app.paused;
-                        dispatch(app, msg, refresh);
-                        dirty |= !paused;
+                        // A paused replay only sends what a seek asked for.
+                        let shown = !app.paused || app.feed.is_replay();
+                        dispatch(app, msg, feed);
+                        dirty |= shown;
                     }
                 }
                 if app.quit {
@@ -250,11 +204,10 @@ fn stop_pending(incoming: &Receiver<Incoming>) -> Option<Stop> {
 }
 
 /// `update`, then whatever it asked for.
-fn dispatch(app: &mut App, msg: Msg, refresh: &Sender<f64>) {
+fn dispatch(app: &mut App, msg: Msg, feed: &Feed) {
     match update(app, msg) {
-        Some(Effect::SetRefresh(secs)) => {
-            let _ = refresh.send(secs);
-        }
+        Some(Effect::SetRefresh(secs)) => feed.control(FeedControl::Refresh(secs)),
+        Some(Effect::Feed(request)) => feed.control(request),
         Some(Effect::Signal { pid, signal }) => {
             let result = send_signal(pid, signal);
             update(app, Msg::SignalResult(result));

@@ -24,7 +24,7 @@ fn report(args: &[&str]) -> Output {
     out
 }
 
-const CODECARBON_COLUMNS: &str = "timestamp,project_name,run_id,duration,emissions,emissions_rate,\
+const CODECARBON_COLUMNS: &str = "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,\
 cpu_power,gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,country_name,\
 country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,\
 cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,on_cloud,pue";

@@ -42,6 +42,37 @@ fn the_exit_status_passes_through() {
     assert!(out.stderr.contains("gCO₂/kWh"), "{}", out.stderr);
 }
 
+/// A greentop killed with SIGKILL cannot remove its mark socket's directory; the next
+/// `greentop run` does, since nobody holds that socket any more.
+#[test]
+fn a_sigkilled_greentops_mark_directory_goes_at_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("TMPDIR", tmp.path().to_str().unwrap())];
+    let mark_dirs = || -> Vec<String> {
+        let names = std::fs::read_dir(tmp.path()).unwrap().flatten();
+        names
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("greentop-run-"))
+            .collect()
+    };
+    let script = sh("echo ready; exec sleep 60");
+    let mut running = Running::start_with(&[], &script, Stdio::null(), &env);
+    running.wait_for_line("ready");
+    assert_eq!(mark_dirs().len(), 1, "the run's socket directory");
+    // SAFETY: signals the greentop we started.
+    unsafe { libc::kill(running.pid(), libc::SIGKILL) };
+    drop(running);
+    assert_eq!(mark_dirs().len(), 1, "left behind by SIGKILL");
+    let out =
+        Running::start_with(&[], &sh("true"), Stdio::null(), &env).finish(Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(
+        mark_dirs(),
+        Vec::<String>::new(),
+        "removed, and the new one too"
+    );
+}
+
 #[test]
 fn signals_to_greentop_reach_the_command_and_the_summary_still_prints() {
     let script = "trap 'echo got-usr1' USR1; trap 'echo got-int; exit 7' INT; \

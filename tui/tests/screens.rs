@@ -1,7 +1,7 @@
 //! Whole-screen snapshots at 80×24 and 120×40 from hand-built Intervals, compared to
 //! the text files in tests/snapshots/ (`UPDATE_SNAPSHOTS=1` rewrites them), plus
 //! renders at odd sizes that must not panic and a NO_COLOR check on cell styles.
-use std::path::PathBuf;
+mod common;
 
 use greentop_tui::app::{App, Msg, update};
 use greentop_tui::fixtures::{OWN_PID, frozen_counter_interval, interval};
@@ -41,19 +41,7 @@ fn text(buf: &Buffer) -> String {
 
 fn snapshot(name: &str, app: &App, width: u16, height: u16) {
     let actual = text(&render(app, width, height));
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}_{width}x{height}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1", path.display()));
-    assert_eq!(
-        actual, expected,
-        "{name} {width}x{height} changed: rerun with UPDATE_SNAPSHOTS=1 and review the diff"
-    );
+    common::snapshot_text(&format!("{name}_{width}x{height}.txt"), &actual);
 }
 
 #[test]

@@ -3,11 +3,12 @@
 //! dead terminal itself can tell it. Each case runs the built binary in tmux with the
 //! eBPF ledger and checks that the process is gone within 2 s, used under 5 % of a
 //! CPU over those 2 s (crossterm-rs/crossterm#793 made it spin at 100 %), and that
-//! the kernel no longer has the BPF programs and links it held.
+//! the kernel no longer has the BPF programs and links it held. Whatever happens, the
+//! session's guard SIGKILLs a greentop that outlives its terminal.
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Session, send, wait_for};
+use common::{Session, alive, send, wait_for};
 
 /// How soon greentop must be gone.
 const EXIT_LIMIT: Duration = Duration::from_secs(2);
@@ -19,17 +20,6 @@ fn greentop_command() -> String {
         "{} --ledger ebpf --no-gpu -d 0.5",
         env!("CARGO_BIN_EXE_greentop")
     )
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
-        !matches!(state, Some("Z" | "X") | None)
-    })
 }
 
 /// User + system CPU time of the whole process (exited threads included).
@@ -111,26 +101,12 @@ fn bpf_exists(command: libc::c_long, id: u32) -> bool {
     false
 }
 
-/// SIGKILLs a greentop that outlived its test (as the old one did, spinning).
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let comm = std::fs::read_to_string(format!("/proc/{}/comm", self.0)).unwrap_or_default();
-        if alive(self.0) && comm.trim() == "greentop" {
-            // SAFETY: kill(2) of the greentop this test started.
-            unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
-        }
-    }
-}
-
 /// A running greentop in tmux, with the BPF objects it held.
 struct Running {
     session: Session,
     pid: u32,
     progs: Vec<u32>,
     links: Vec<u32>,
-    _guard: KillOnDrop,
 }
 
 impl Running {
@@ -147,7 +123,6 @@ impl Running {
             pid,
             progs,
             links,
-            _guard: KillOnDrop(pid),
         }
     }
 

@@ -30,6 +30,10 @@ const TARGETS: &[(&str, &str)] = &[
         "ledger tick cost with and without 2,000 idle processes (gt-bench ticks; needs root)",
     ),
     (
+        "agent",
+        "greentop-agent at 1 s: CPU with the log and the socket beside JSON lines only, and tick-to-socket latency (gt-bench-agent [SECS] [RUNS]; needs root)",
+    ),
+    (
         "log",
         "binary log bytes per process-interval over a day of 500 processes, greentop report's time on it, and N runs of the reader's fuzz target (gt-bench-log [HOURS] [PROCESSES] [FUZZ_RUNS])",
     ),
@@ -55,10 +59,15 @@ pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
     let (package, binary, bench_args): (&str, &str, Vec<&str>) = match target {
         "tui" => ("greentop", "gt-bench-tui", Vec::new()),
         "log" => ("greentop-tests", "gt-bench-log", Vec::new()),
+        "agent" => ("greentop-tests", "gt-bench-agent", Vec::new()),
         _ => ("greentop-tests", "gt-bench", vec![target]),
     };
     let mut build = cmd::command("cargo");
     build.args(["build", "--release", "--package", package, "--bins"]);
+    if target == "agent" {
+        // The daemon it measures.
+        build.args(["--package", "greentop-agent"]);
+    }
     eprintln!("==> {}", cmd::describe(&build));
     if !cmd::status(&mut build)?.success() {
         bail!("building the benchmark binaries failed");

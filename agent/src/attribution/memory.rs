@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use super::{Attribution, IdlePolicy, thread_row};
-use crate::probes::LedgerSample;
+use crate::probes::{LedgerSample, ProcessSample};
 
 /// Resident memory of the processes that ran, and the machine's installed memory.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resident {
     /// Bytes resident per pid (`/proc/PID/statm`), for processes that ran; exited
-    /// ones are absent (they hold nothing any more).
+    /// ones are absent, and ignored if present (they hold nothing any more).
     pub by_pid: HashMap<u32, u64>,
     /// `MemTotal`, bytes.
     pub total_bytes: u64,
@@ -28,11 +28,17 @@ pub(super) fn split_memory(
     energy_j: f64,
     policy: IdlePolicy,
 ) -> f64 {
-    let rss_of = |tgid: u32| resident.by_pid.get(&tgid).copied().unwrap_or(0);
-    // A pid the ledger reports twice (reused within the tick) holds its memory once:
-    // the row that ran, with threads.
+    // Memory is held by live processes: of a pid reused within the interval, only the
+    // process still running holds what `statm` showed.
+    let rss_of = |p: &ProcessSample| {
+        if p.exited {
+            0
+        } else {
+            resident.by_pid.get(&p.tgid).copied().unwrap_or(0)
+        }
+    };
     let ran = || sample.processes.iter().filter(|p| !p.threads.is_empty());
-    let held: u64 = ran().map(|p| rss_of(p.tgid)).sum();
+    let held: u64 = ran().map(rss_of).sum();
     let denominator = match policy {
         IdlePolicy::Share => held,
         IdlePolicy::Exclude | IdlePolicy::Baseline => held.max(resident.total_bytes),
@@ -42,12 +48,12 @@ pub(super) fn split_memory(
     }
     let mut charged = 0.0;
     for process in ran() {
-        let share_j = energy_j * rss_of(process.tgid) as f64 / denominator as f64;
+        let share_j = energy_j * rss_of(process) as f64 / denominator as f64;
         if share_j <= 0.0 {
             continue;
         }
         let ran_ns: u64 = process.threads.iter().map(|t| t.on_cpu_ns).sum();
-        let entry = out.processes.entry(process.tgid).or_default();
+        let entry = out.processes.entry(process.key()).or_default();
         for thread in &process.threads {
             let weight = if ran_ns == 0 {
                 1.0 / process.threads.len() as f64

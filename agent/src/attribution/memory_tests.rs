@@ -1,33 +1,13 @@
 //! Estimated memory energy split by resident memory: hand-computed cases per policy,
 //! and the books balanced for any resident sizes.
-use std::time::Duration;
-
 use proptest::prelude::*;
 
-use super::super::tests::{close, process, sample};
+use super::super::tests::{close, find, memory_reading, of, process, sample};
 use super::*;
 use crate::attribution::{Calibration, attribute_with_memory};
-use crate::energy::{Domain, DomainEnergy, DomainKind, EnergyReading, Provenance};
 
 const GIB: u64 = 1 << 30;
 const S: u64 = 1_000_000_000;
-
-fn memory_reading(joules: f64) -> EnergyReading {
-    let domain = Domain {
-        kind: DomainKind::Dram,
-        index: 0,
-        name: "estimated memory 0".into(),
-    };
-    EnergyReading {
-        elapsed: Duration::from_secs(1),
-        domains: vec![DomainEnergy::counted(
-            domain,
-            (joules * 1e6) as u64,
-            Provenance::EstimatedMemory,
-        )],
-        ..EnergyReading::default()
-    }
-}
 
 #[test]
 fn each_policy_splits_memory_by_resident_share() {
@@ -61,7 +41,7 @@ fn each_policy_splits_memory_by_resident_share() {
             &Calibration::default(),
             &resident,
         );
-        let got = |pid: u32| out.processes.get(&pid).map_or(0.0, |p| p.dram_j);
+        let got = |pid: u32| find(&out, pid).map_or(0.0, |p| p.dram_j);
         assert!(
             close(got(10), a) && close(got(20), b),
             "{policy:?}: {} {}",
@@ -77,11 +57,7 @@ fn each_policy_splits_memory_by_resident_share() {
         assert!(out.dram.residual_j.abs() < 1e-12);
         assert_eq!(out.cpu.measured_j, 0.0, "memory is not CPU energy");
         // Within A, by CPU time: 3 : 1.
-        let threads: Vec<f64> = out.processes[&10]
-            .threads
-            .iter()
-            .map(|t| t.dram_j)
-            .collect();
+        let threads: Vec<f64> = of(&out, 10).threads.iter().map(|t| t.dram_j).collect();
         assert!(
             close(threads[0], 0.75 * a) && close(threads[1], 0.25 * a),
             "{threads:?}"
@@ -100,7 +76,7 @@ fn each_policy_splits_memory_by_resident_share() {
         &Calibration::default(),
         &crowded,
     );
-    assert!(close(out.processes[&10].dram_j, 3.6) && close(out.dram.idle_j, 0.0));
+    assert!(close(of(&out, 10).dram_j, 3.6) && close(out.dram.idle_j, 0.0));
     // Nothing known: all of it idle.
     let out = crate::attribution::attribute(
         &s,

@@ -5,13 +5,16 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::energy::{Domain, DomainEnergy, GpuProcess, Provenance};
+use crate::energy::{Domain, DomainEnergy, GpuDevice, GpuProcess, Provenance};
+use crate::probes::GpuCalls;
 use crate::probes::{CpuTime, ProcessSample, ThreadSample};
 
 const SECOND_NS: u64 = 1_000_000_000;
 
 /// GPU energy split by the eBPF probes' activity.
 mod gpu;
+/// Processes by identity (pid reuse) and repeatable sums.
+mod identity;
 
 /// A process with one thread per entry of `ns_by_package`.
 pub(super) fn process(pid: u32, threads: &[&[u64]]) -> ProcessSample {
@@ -84,6 +87,36 @@ fn energy(domains: &[(DomainKind, u32, f64)]) -> EnergyReading {
     }
 }
 
+/// The process with pid `pid` (these samples have one process per pid).
+pub(super) fn find(out: &Attribution, pid: u32) -> Option<&ProcessJoules> {
+    let mut rows = out.processes.iter().filter(|(key, _)| key.tgid == pid);
+    let found = rows.next().map(|(_, p)| p);
+    assert!(rows.next().is_none(), "pid {pid} is two processes");
+    found
+}
+
+pub(super) fn of(out: &Attribution, pid: u32) -> &ProcessJoules {
+    find(out, pid).unwrap_or_else(|| panic!("no process {pid}"))
+}
+
+/// Estimated memory energy (`estimated-memory`): split by resident memory.
+pub(super) fn memory_reading(joules: f64) -> EnergyReading {
+    let domain = Domain {
+        kind: DomainKind::Dram,
+        index: 0,
+        name: "estimated memory 0".into(),
+    };
+    EnergyReading {
+        elapsed: Duration::from_secs(1),
+        domains: vec![DomainEnergy::counted(
+            domain,
+            (joules * 1e6) as u64,
+            Provenance::EstimatedMemory,
+        )],
+        ..EnergyReading::default()
+    }
+}
+
 pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9 * b.abs().max(1.0)
 }
@@ -114,14 +147,14 @@ fn each_policy_splits_one_package_as_documented() {
     ] {
         let out = attribute(&s, Some(&e), None, policy, &calibration);
         assert!(
-            close(out.processes[&1].cpu_j, a),
+            close(of(&out, 1).cpu_j, a),
             "{policy:?} A {}",
-            out.processes[&1].cpu_j
+            of(&out, 1).cpu_j
         );
         assert!(
-            close(out.processes[&2].cpu_j, b),
+            close(of(&out, 2).cpu_j, b),
             "{policy:?} B {}",
-            out.processes[&2].cpu_j
+            of(&out, 2).cpu_j
         );
         assert!(
             close(out.cpu.idle_j, idle),
@@ -143,7 +176,7 @@ fn baseline_without_calibration_falls_back_to_exclude_and_says_so() {
         IdlePolicy::Baseline,
         &Calibration::default(),
     );
-    assert!(close(out.processes[&1].cpu_j, 5.0));
+    assert!(close(of(&out, 1).cpu_j, 5.0));
     assert!(
         out.notes[0].contains("greentop calibrate"),
         "{:?}",
@@ -175,8 +208,8 @@ fn sockets_are_split_separately_and_dram_follows_cpu_time() {
         IdlePolicy::Share,
         &Calibration::default(),
     );
-    assert!(close(out.processes[&1].cpu_j, 20.0) && close(out.processes[&2].cpu_j, 8.0));
-    assert!(close(out.processes[&1].dram_j, 4.0) && close(out.processes[&2].dram_j, 2.0));
+    assert!(close(of(&out, 1).cpu_j, 20.0) && close(of(&out, 2).cpu_j, 8.0));
+    assert!(close(of(&out, 1).dram_j, 4.0) && close(of(&out, 2).dram_j, 2.0));
     assert!(close(out.cpu.measured_j, 28.0) && close(out.dram.measured_j, 6.0));
 }
 
@@ -194,7 +227,7 @@ fn threads_carry_their_own_shares_and_sum_to_the_process() {
         IdlePolicy::Exclude,
         &Calibration::default(),
     );
-    let p = &out.processes[&10];
+    let p = &of(&out, 10);
     assert_eq!(p.threads.len(), 2);
     assert!(close(p.threads[0].cpu_j, 6.0) && close(p.threads[1].cpu_j, 2.0));
     assert!(close(p.cpu_j, 8.0) && close(out.cpu.idle_j, 0.0));
@@ -247,7 +280,7 @@ fn gpu_energy_follows_sm_samples_else_contexts() {
             &Calibration::default(),
         );
         assert!(
-            close(out.processes[&7].gpu_j, a) && close(out.processes[&8].gpu_j, b),
+            close(of(&out, 7).gpu_j, a) && close(of(&out, 8).gpu_j, b),
             "{policy:?}"
         );
         assert!(close(out.gpu.idle_j, idle), "{policy:?}");
@@ -264,7 +297,7 @@ fn gpu_energy_follows_sm_samples_else_contexts() {
         IdlePolicy::Exclude,
         &Calibration::default(),
     );
-    assert!(close(out.processes[&7].gpu_j, 75.0) && close(out.processes[&8].gpu_j, 75.0));
+    assert!(close(of(&out, 7).gpu_j, 75.0) && close(of(&out, 8).gpu_j, 75.0));
     assert!(close(out.gpu.idle_j, 150.0));
     let empty = attribute(
         &s,
@@ -285,7 +318,7 @@ fn gpu_energy_follows_sm_samples_else_contexts() {
         IdlePolicy::Baseline,
         &baseline,
     );
-    assert!(close(out.processes[&7].gpu_j, 150.0) && close(out.gpu.idle_j, 100.0));
+    assert!(close(of(&out, 7).gpu_j, 150.0) && close(out.gpu.idle_j, 100.0));
 }
 
 /// A random machine: packages, CPUs, processes with threads whose per-package time

@@ -90,17 +90,17 @@ impl FifoCounter {
                     // The next read opens a fresh FIFO: this one is never reopened, so
                     // a reader still closing it cannot take the next value.
                     mkfifo(&next);
-                    std::fs::rename(&next, &path).expect("rename the next FIFO into place");
-                    let mut opened = opened.lock().expect("read times");
+                    std::fs::rename(&next, &path).expect("rename the next FIFO into place"); // ok: test fixture
+                    let mut opened = opened.lock().expect("read times"); // ok: test fixture
                     let n = opened.len();
                     let latched = leader
                         .as_ref()
-                        .and_then(|l| l.lock().expect("leader read times").get(n).copied());
+                        .and_then(|l| l.lock().expect("leader read times").get(n).copied()); // ok: test fixture
                     let at_s = latched.unwrap_or(at_s);
                     opened.push(at_s);
                     drop(opened);
                     let value = script(n, at_s);
-                    served.lock().expect("served values").push(value);
+                    served.lock().expect("served values").push(value); // ok: test fixture
                     let _ = writeln!(fifo, "{value}");
                 }
             })
@@ -117,7 +117,7 @@ impl FifoCounter {
 
     /// Every value served, in order.
     pub fn served(&self) -> Vec<u64> {
-        self.served.lock().expect("served values").clone()
+        self.served.lock().expect("served values").clone() // ok: test fixture
     }
 }
 
@@ -154,7 +154,7 @@ fn run_delay_ns() -> u64 {
 }
 
 fn mkfifo(path: &Path) {
-    let c_path = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    let c_path = CString::new(path.as_os_str().as_bytes()).expect("path without NUL"); // ok: test fixture
     // SAFETY: `c_path` is a valid NUL-terminated path for the duration of the call.
     let rc = unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) };
     assert_eq!(
@@ -168,17 +168,18 @@ fn mkfifo(path: &Path) {
 
 /// Copies a fixture tree (symlinks as symlinks) into `dst`.
 pub fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("create fixture dir");
+    std::fs::create_dir_all(dst).expect("create fixture dir"); // ok: test fixture
     for entry in std::fs::read_dir(src).expect("read fixture dir").flatten() {
+        // ok: test fixture
         let to = dst.join(entry.file_name());
-        let file_type = entry.file_type().expect("fixture entry type");
+        let file_type = entry.file_type().expect("fixture entry type"); // ok: test fixture
         if file_type.is_symlink() {
-            let target = std::fs::read_link(entry.path()).expect("fixture symlink");
-            std::os::unix::fs::symlink(target, &to).expect("copy fixture symlink");
+            let target = std::fs::read_link(entry.path()).expect("fixture symlink"); // ok: test fixture
+            std::os::unix::fs::symlink(target, &to).expect("copy fixture symlink"); // ok: test fixture
         } else if file_type.is_dir() {
             copy_tree(&entry.path(), &to);
         } else {
-            std::fs::copy(entry.path(), &to).expect("copy fixture file");
+            std::fs::copy(entry.path(), &to).expect("copy fixture file"); // ok: test fixture
         }
     }
 }
@@ -231,18 +232,18 @@ where
 /// with `events` as (name, config) and the usual 2^-32 J scale.
 pub fn perf_pmu_tree(root: &Path, events: &[(&str, u64)]) {
     let dir = root.join("bus/event_source/devices/power");
-    std::fs::create_dir_all(dir.join("events")).expect("create PMU dir");
-    std::fs::write(dir.join("type"), "14\n").expect("PMU type");
-    std::fs::write(dir.join("cpumask"), "0\n").expect("PMU cpumask");
+    std::fs::create_dir_all(dir.join("events")).expect("create PMU dir"); // ok: test fixture
+    std::fs::write(dir.join("type"), "14\n").expect("PMU type"); // ok: test fixture
+    std::fs::write(dir.join("cpumask"), "0\n").expect("PMU cpumask"); // ok: test fixture
     for (name, config) in events {
         let events = dir.join("events");
-        std::fs::write(events.join(name), format!("event={config:#04x}\n")).expect("event");
+        std::fs::write(events.join(name), format!("event={config:#04x}\n")).expect("event"); // ok: test fixture
         std::fs::write(
             events.join(format!("{name}.scale")),
             "2.3283064365386962890625e-10\n",
         )
-        .expect("scale");
-        std::fs::write(events.join(format!("{name}.unit")), "Joules\n").expect("unit");
+        .expect("scale"); // ok: test fixture
+        std::fs::write(events.join(format!("{name}.unit")), "Joules\n").expect("unit"); // ok: test fixture
     }
 }
 

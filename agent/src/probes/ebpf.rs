@@ -302,8 +302,13 @@ impl EbpfLedger {
                 .threads
                 .sort_by(|a, b| b.on_cpu_ns.cmp(&a.on_cpu_ns).then(a.tid.cmp(&b.tid)));
         }
-        // A pid reused within the tick: the earlier process is reported on its own.
+        // A pid reused within the tick: the earlier process is reported on its own
+        // (one row per identity; a start in the same clock tick is the same identity).
         for old in &self.tasks.displaced {
+            let key = (old.tgid, old.start_ns);
+            if out.iter().any(|p| (p.tgid, p.start_ns) == key) {
+                continue;
+            }
             out.push(ProcessSample {
                 tgid: old.tgid,
                 start_ns: old.start_ns,
@@ -316,7 +321,11 @@ impl EbpfLedger {
                 ..ProcessSample::default()
             });
         }
-        out.sort_by(|a, b| b.on_cpu_ns.cmp(&a.on_cpu_ns).then(a.tgid.cmp(&b.tgid)));
+        out.sort_by(|a, b| {
+            (b.on_cpu_ns.cmp(&a.on_cpu_ns))
+                .then(a.tgid.cmp(&b.tgid))
+                .then(a.start_ns.cmp(&b.start_ns))
+        });
         out
     }
 }

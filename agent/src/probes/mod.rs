@@ -60,6 +60,23 @@ pub struct ThreadSample {
     pub gpu: GpuCalls,
 }
 
+/// A process's identity: its pid and its start time (ns since boot, in whole clock
+/// ticks as `/proc/PID/stat` gives it). A reused pid is another process, also within
+/// one interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessKey {
+    pub tgid: u32,
+    pub start_ns: u64,
+}
+
+impl ProcessKey {
+    /// A process the ledger did not report (one seen only on a GPU): its start time is
+    /// not known to attribution, so it is keyed by pid alone (`start_ns` 0).
+    pub fn unreported(tgid: u32) -> ProcessKey {
+        ProcessKey { tgid, start_ns: 0 }
+    }
+}
+
 /// One process's CPU time in one interval: the sum of its threads.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProcessSample {
@@ -79,6 +96,15 @@ pub struct ProcessSample {
     /// The sum of its threads' GPU activity.
     pub gpu: GpuCalls,
     pub threads: Vec<ThreadSample>,
+}
+
+impl ProcessSample {
+    pub fn key(&self) -> ProcessKey {
+        ProcessKey {
+            tgid: self.tgid,
+            start_ns: self.start_ns,
+        }
+    }
 }
 
 /// Busy and idle time of one CPU in one interval.
@@ -121,7 +147,9 @@ pub struct LedgerSample {
     pub packages: Vec<u32>,
     /// For each CPU, its index into `packages`.
     pub cpu_package: Vec<usize>,
-    /// Processes that ran, or exited, during the interval. Idle ones are absent.
+    /// Processes that ran, or exited, during the interval, one row per identity
+    /// ([`ProcessKey`]): a pid reused within the interval has two rows. Idle ones are
+    /// absent.
     pub processes: Vec<ProcessSample>,
     pub health: LedgerHealth,
     /// The GPU probes' state; `None` when they are off or the ledger is /proc.

@@ -110,6 +110,12 @@ impl TaskTable {
                         exited_at: None,
                     },
                 );
+                // It lives on: a thread that execs takes over the leader's pid after
+                // the old leader's exit, which looks like the process's end when the
+                // table never knew the thread (it predates the agent and had not run).
+                process.exited_at = None;
+                process.leader_exited = false;
+                self.exited_now.retain(|&tgid| tgid != event.tgid);
             }
             event_kind::RENAME if event.child_tid != 0 => {
                 let process = self.process(event.child_tgid);

@@ -3,110 +3,58 @@
 //! unchanged. Units are CodeCarbon's: kg CO₂eq, kWh, W, seconds.
 use std::time::SystemTime;
 
-use super::format::csv_field;
 use super::{GroupBy, Report, Row};
-use crate::carbon::{JOULES_PER_KWH, table};
-
-/// CodeCarbon 2.x `emissions.csv` header, in its order.
-pub const COLUMNS: [&str; 31] = [
-    "timestamp",
-    "project_name",
-    "run_id",
-    "duration",
-    "emissions",
-    "emissions_rate",
-    "cpu_power",
-    "gpu_power",
-    "ram_power",
-    "cpu_energy",
-    "gpu_energy",
-    "ram_energy",
-    "energy_consumed",
-    "country_name",
-    "country_iso_code",
-    "region",
-    "cloud_provider",
-    "cloud_region",
-    "os",
-    "python_version",
-    "codecarbon_version",
-    "cpu_count",
-    "cpu_model",
-    "gpu_count",
-    "gpu_model",
-    "longitude",
-    "latitude",
-    "ram_total_size",
-    "tracking_mode",
-    "on_cloud",
-    "pue",
-];
+use crate::carbon::JOULES_PER_KWH;
+use crate::codecarbon::{self, NamedRow, Place};
 
 pub fn emissions_csv(report: &Report) -> String {
-    let mut out = COLUMNS.join(",");
-    out.push('\n');
-    let place = Place::of(&report.region);
-    for row in &report.rows {
-        out.push_str(&line(report, row, &place).join(","));
-        out.push('\n');
-    }
-    out
+    let place = Place::of_region(&report.region);
+    let rows: Vec<NamedRow> = report
+        .rows
+        .iter()
+        .map(|row| named(report, row, &place))
+        .collect();
+    codecarbon::document(&rows)
 }
 
-fn line(report: &Report, row: &Row, place: &Place) -> Vec<String> {
+fn named(report: &Report, row: &Row, place: &Place) -> NamedRow {
     let kwh = |joules: f64| joules / JOULES_PER_KWH;
-    let watts = |joules: f64| {
+    let per_second = |value: f64| {
         if row.seconds > 0.0 {
-            joules / row.seconds
+            value / row.seconds
         } else {
             0.0
         }
     };
     let kg = row.gco2 / 1000.0;
-    let rate = if row.seconds > 0.0 {
-        kg / row.seconds
-    } else {
-        0.0
-    };
     let machine_wide = row.group == "(idle)" || report.by == Some(GroupBy::Machine);
-    vec![
-        row.last_seen.map(timestamp).unwrap_or_default(),
-        csv_field(&row.group),
-        run_id(&report.hosts, &row.group, report.first),
-        row.seconds.to_string(),
-        kg.to_string(),
-        rate.to_string(),
-        watts(row.cpu_joules).to_string(),
-        watts(row.gpu_joules).to_string(),
-        watts(row.dram_joules).to_string(),
-        kwh(row.cpu_joules).to_string(),
-        kwh(row.gpu_joules).to_string(),
-        kwh(row.dram_joules).to_string(),
-        kwh(row.joules).to_string(),
-        csv_field(&place.country_name),
-        place.country_iso_code.clone(),
-        csv_field(&place.region),
-        place.cloud_provider.clone(),
-        place.cloud_region.clone(),
-        "Linux".into(),
-        String::new(),
-        String::new(),
-        report.cpus.to_string(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        if machine_wide { "machine" } else { "process" }.into(),
-        if place.cloud_provider.is_empty() {
-            "N"
-        } else {
-            "Y"
-        }
-        .into(),
-        report.pue.to_string(),
-    ]
+    let mut out = vec![
+        (
+            "timestamp",
+            row.last_seen.map(timestamp).unwrap_or_default(),
+        ),
+        ("project_name", row.group.clone()),
+        ("run_id", run_id(&report.hosts, &row.group, report.first)),
+        ("duration", row.seconds.to_string()),
+        ("emissions", kg.to_string()),
+        ("emissions_rate", per_second(kg).to_string()),
+        ("cpu_power", per_second(row.cpu_joules).to_string()),
+        ("gpu_power", per_second(row.gpu_joules).to_string()),
+        ("ram_power", per_second(row.dram_joules).to_string()),
+        ("cpu_energy", kwh(row.cpu_joules).to_string()),
+        ("gpu_energy", kwh(row.gpu_joules).to_string()),
+        ("ram_energy", kwh(row.dram_joules).to_string()),
+        ("energy_consumed", kwh(row.joules).to_string()),
+        ("os", "Linux".into()),
+        ("cpu_count", report.cpus.to_string()),
+        (
+            "tracking_mode",
+            if machine_wide { "machine" } else { "process" }.into(),
+        ),
+        ("pue", report.pue.to_string()),
+    ];
+    out.extend(place.columns());
+    out
 }
 
 /// `2026-11-22T22:10:00`: UTC, seconds, no zone (CodeCarbon's layout).
@@ -138,40 +86,4 @@ fn run_id(hosts: &[String], group: &str, first: Option<SystemTime>) -> String {
         &hex[16..20],
         &hex[20..]
     )
-}
-
-/// Where the logged grid region is, in CodeCarbon's columns.
-#[derive(Default)]
-struct Place {
-    country_name: String,
-    country_iso_code: String,
-    region: String,
-    cloud_provider: String,
-    cloud_region: String,
-}
-
-impl Place {
-    fn of(region: &str) -> Place {
-        let Some(entry) = table::lookup(region) else {
-            return Place::default();
-        };
-        if let Some((provider, cloud_region)) = entry.code.split_once(':') {
-            return Place {
-                cloud_provider: provider.to_string(),
-                cloud_region: cloud_region.to_string(),
-                ..Place::default()
-            };
-        }
-        if table::alpha2_of(entry).is_some() {
-            return Place {
-                country_name: entry.name.to_string(),
-                country_iso_code: entry.code.to_string(),
-                ..Place::default()
-            };
-        }
-        Place {
-            region: entry.name.to_string(),
-            ..Place::default()
-        }
-    }
 }

@@ -277,7 +277,7 @@ fn formats_carry_the_same_rows() {
     let codecarbon = emissions::emissions_csv(&r);
     assert_eq!(
         codecarbon.lines().next().unwrap(),
-        emissions::COLUMNS.join(",")
+        crate::codecarbon::COLUMNS.join(",")
     );
     let table = format::table(&r);
     assert!(

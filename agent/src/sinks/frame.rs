@@ -120,6 +120,37 @@ fn frame_crc(len_le: [u8; 4], payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&len_le), payload)
 }
 
+/// Reads the next frame of a stream (a socket) into `payload`. `Ok(false)`: the
+/// stream ended cleanly, before a frame began. A stream has no damage to skip: a
+/// bad length or CRC, or an end inside a frame, is an error.
+pub fn read_frame(stream: &mut impl std::io::Read, payload: &mut Vec<u8>) -> std::io::Result<bool> {
+    use std::io::{Error, ErrorKind};
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    let mut got = 0;
+    while got < header.len() {
+        match stream.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let len_le = [header[0], header[1], header[2], header[3]];
+    let len = u32::from_le_bytes(len_le) as usize;
+    if len == 0 || len > MAX_PAYLOAD {
+        let why = FrameTooLarge(len).to_string();
+        return Err(Error::new(ErrorKind::InvalidData, why));
+    }
+    payload.resize(len, 0);
+    stream.read_exact(payload)?;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if frame_crc(len_le, payload) != crc {
+        return Err(Error::new(ErrorKind::InvalidData, "frame CRC mismatch"));
+    }
+    Ok(true)
+}
+
 /// A byte range the scanner could not read as frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Damage {

@@ -1,8 +1,10 @@
 //! The JSON-lines sink: one Interval per line, the batch JSON contract
 //! (docs/architecture.md), to any writer — stdout for `greentop --batch --json` and
-//! `greentop-agent`.
+//! `greentop-agent`. It keeps the contract's cumulative `joules_total` and
+//! `gco2_total` itself: the pipeline emits per-interval numbers only.
 use std::io::Write;
 
+use super::totals::RunningTotals;
 use super::{Sink, SinkError};
 use crate::model::Interval;
 
@@ -11,6 +13,7 @@ pub struct JsonLines<W: Write> {
     out: W,
     /// Flush after every line, so a reader of a pipe sees each interval at once.
     flush_each: bool,
+    totals: RunningTotals,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -18,6 +21,7 @@ impl<W: Write> JsonLines<W> {
         JsonLines {
             out,
             flush_each: false,
+            totals: RunningTotals::default(),
         }
     }
 
@@ -42,7 +46,9 @@ impl<W: Write> Sink for JsonLines<W> {
             what: "JSON lines",
             source,
         };
-        serde_json::to_writer(&mut self.out, interval).map_err(|e| stream(e.into()))?;
+        let mut interval = interval.clone();
+        self.totals.apply(&mut interval);
+        serde_json::to_writer(&mut self.out, &interval).map_err(|e| stream(e.into()))?;
         self.out.write_all(b"\n").map_err(stream)?;
         if self.flush_each {
             self.out.flush().map_err(stream)?;
@@ -79,5 +85,32 @@ mod tests {
         let back: Interval = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(back, interval);
         assert!(lines[0].starts_with(r#"{"ts":"2026-11-22T22:10:00.123Z","interval_s":1.0,"#));
+    }
+
+    #[test]
+    fn totals_are_summed_here_from_per_interval_numbers() {
+        use crate::model::ProcessEnergy;
+        let mut sink = JsonLines::new(Vec::new());
+        let process = |joules: f64| ProcessEnergy {
+            pid: 7,
+            start_ns: 3,
+            joules,
+            gco2: joules / 100.0,
+            ..ProcessEnergy::default()
+        };
+        for joules in [1.5, 2.0] {
+            let interval = Interval {
+                processes: vec![process(joules)],
+                ..Interval::default()
+            };
+            sink.write(&interval).unwrap();
+        }
+        let text = String::from_utf8(sink.into_inner()).unwrap();
+        let totals: Vec<(f64, f64)> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Interval>(l).unwrap())
+            .map(|i| (i.processes[0].joules, i.processes[0].joules_total))
+            .collect();
+        assert_eq!(totals, [(1.5, 1.5), (2.0, 3.5)]);
     }
 }

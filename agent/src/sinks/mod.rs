@@ -1,13 +1,17 @@
 //! Sinks: where each tick's `Interval` goes. One small trait, one file per sink —
 //! JSON lines (`json.rs`), the binary log (`log/`), and the frame codec the log and
-//! the socket share (`frame.rs`).
+//! the socket share (`frame.rs`); `totals.rs` is the running sums consumers keep.
 pub mod frame;
 pub mod json;
 pub mod log;
+pub mod notes;
+pub mod queue;
+pub mod socket;
+pub mod totals;
 
 use std::path::PathBuf;
 
-use crate::model::Interval;
+use crate::model::{Interval, SinkHealthJson};
 
 /// A consumer of Intervals. A driver hands every sink each Interval in tick order;
 /// a sink that fails returns an error and is called again on the next tick.
@@ -21,6 +25,15 @@ pub trait Sink {
     /// Flushes and releases the destination; the sink is not written to afterwards.
     fn close(&mut self) -> Result<(), SinkError> {
         self.flush()
+    }
+    /// A tick failed: there is no Interval this time (the live view says why).
+    fn missed(&mut self, _error: &str) -> Result<(), SinkError> {
+        Ok(())
+    }
+    /// What the sink lost since it was last asked, for the next Interval's
+    /// `system.sinks`; `None`: nothing to report.
+    fn health(&mut self) -> Option<SinkHealthJson> {
+        None
     }
 }
 

@@ -13,6 +13,10 @@
 //!                                of spinning, for SECS (see `greentop_tests::wakers`)
 //! `gt-load thread-exec MS`       a second thread spins MS of CPU, then execs
 //!                                `busy-ms MS` (it takes over the leader's pid)
+//! `gt-load thread-exec-when-told MS`
+//!                                prints `ready` once a second thread waits for a
+//!                                line on stdin; on it, that thread execs `busy-ms MS`
+//!                                (neither thread runs until then)
 //! `gt-load sleepers N SECS`      N forked processes blocked in a sleep for SECS
 //! `gt-load idle-threads N SECS`  one process with N threads blocked in a sleep for SECS
 //! `gt-load policy fifo|deadline MODE ARGS…`
@@ -40,6 +44,7 @@ fn dispatch(args: &[String]) {
         Some("burst") => burst(num(1) as usize, num(2)),
         Some("pingpong") => pingpong(Duration::from_secs_f64(num(1))),
         Some("thread-exec") => thread_exec(num(1)),
+        Some("thread-exec-when-told") => thread_exec_when_told(num(1)),
         Some("sleepers") => idle::sleepers(num(1) as usize, Duration::from_secs_f64(num(2))),
         Some("idle-threads") => {
             idle::threads(num(1) as usize, Duration::from_secs_f64(num(2)));
@@ -75,8 +80,8 @@ fn dispatch(args: &[String]) {
 fn usage() -> ! {
     eprintln!(
         "usage: gt-load busy SECS | busy-ms MS | threads N SECS | burst N MS | pingpong SECS \
-         | thread-exec MS | wakers N SECS US HZ [--gated] | sleepers N SECS \
-         | idle-threads N SECS | policy fifo|deadline MODE ARGS..."
+         | thread-exec MS | thread-exec-when-told MS | wakers N SECS US HZ [--gated] \
+         | sleepers N SECS | idle-threads N SECS | policy fifo|deadline MODE ARGS..."
     );
     std::process::exit(2)
 }
@@ -160,6 +165,25 @@ fn thread_exec(ms: f64) {
         panic!("exec from a thread failed: {err}");
     });
     let _ = spinner.join();
+}
+
+fn thread_exec_when_told(ms: f64) {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().expect("current_exe");
+    let (told_tx, told_rx) = std::sync::mpsc::channel::<()>();
+    let waiter = std::thread::spawn(move || {
+        let _ = told_tx.send(());
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        let err = std::process::Command::new(exe)
+            .args(["busy-ms", &ms.to_string()])
+            .exec();
+        panic!("exec from a thread failed: {err}");
+    });
+    told_rx.recv().expect("the waiter started");
+    println!("ready");
+    std::io::stdout().flush().expect("flush");
+    let _ = waiter.join();
 }
 
 fn pingpong(wall: Duration) {

@@ -2,8 +2,6 @@
 //! model and count, memory, country and cloud region.
 use std::path::Path;
 
-use agent::carbon::resolve_region;
-
 /// This machine.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Host {
@@ -60,107 +58,4 @@ fn os_name() -> String {
         text(&uts.release),
         text(&uts.machine)
     )
-}
-
-/// Where the grid region is, in CodeCarbon's terms.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Place {
-    pub country_name: String,
-    /// ISO 3166 alpha-3.
-    pub country_iso_code: String,
-    /// A state or province, lower case as CodeCarbon writes it.
-    pub region: String,
-    pub cloud_provider: String,
-    pub cloud_region: String,
-    pub on_cloud: bool,
-}
-
-impl Place {
-    /// From a canonical table code (`FRA`, `US-CA`, `aws:us-east-1`, `world`).
-    pub fn of_region(code: &str) -> Place {
-        if let Some((provider, region)) = code.split_once(':') {
-            // AWS and Azure regions carry the grid zone they draw from.
-            let zone = resolve_region(code).ok().and_then(|e| e.zone);
-            let inner = zone.map(Place::of_region).unwrap_or_default();
-            return Place {
-                cloud_provider: provider.to_string(),
-                cloud_region: region.to_string(),
-                on_cloud: true,
-                ..inner
-            };
-        }
-        let entry = match resolve_region(code) {
-            Ok(entry) if entry.code != agent::carbon::table::WORLD_CODE => entry,
-            _ => return Place::default(),
-        };
-        if is_alpha3(entry.code) {
-            return Place {
-                country_name: entry.name.to_string(),
-                country_iso_code: entry.code.to_string(),
-                ..Place::default()
-            };
-        }
-        // A part of a country: `US-CA`, `CA-QC`, `RU-MOSCOW`.
-        let country = entry
-            .code
-            .split_once('-')
-            .and_then(|(prefix, _)| resolve_region(prefix).ok())
-            .filter(|c| is_alpha3(c.code));
-        Place {
-            country_name: country.map(|c| c.name.to_string()).unwrap_or_default(),
-            country_iso_code: country.map(|c| c.code.to_string()).unwrap_or_default(),
-            region: entry.name.to_lowercase(),
-            ..Place::default()
-        }
-    }
-}
-
-fn is_alpha3(code: &str) -> bool {
-    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regions_to_places() {
-        // (code, country, iso, region, provider, cloud region)
-        let cases = [
-            ("FRA", "France", "FRA", "", "", ""),
-            ("US-CA", "United States", "USA", "california", "", ""),
-            (
-                "aws:us-east-1",
-                "United States",
-                "USA",
-                "virginia",
-                "aws",
-                "us-east-1",
-            ),
-            ("gcp:europe-west1", "", "", "", "gcp", "europe-west1"),
-            ("world", "", "", "", "", ""),
-        ];
-        for (code, name, iso, region, provider, cloud) in cases {
-            let p = Place::of_region(code);
-            assert_eq!(
-                (
-                    p.country_name.as_str(),
-                    p.country_iso_code.as_str(),
-                    p.region.as_str(),
-                    p.cloud_provider.as_str(),
-                    p.cloud_region.as_str()
-                ),
-                (name, iso, region, provider, cloud),
-                "{code}"
-            );
-            assert_eq!(p.on_cloud, !provider.is_empty(), "{code}");
-        }
-    }
-
-    #[test]
-    fn this_host_is_described() {
-        let host = Host::read(Path::new("/proc"));
-        assert!(host.os.starts_with("Linux-"), "{host:?}");
-        assert!(host.cpu_count >= 1 && host.ram_total_gb > 0.0, "{host:?}");
-    }
 }

@@ -3,9 +3,13 @@
 //! own (Python's `s.bind("")` autobinds one) is answered `ok` once greentop has
 //! measured up to the mark, so its next instruction belongs to the new phase;
 //! senders without an address are not answered and never wait.
+//!
+//! The socket lives in a private directory `greentop-run-PID-NANOS` under `$TMPDIR`,
+//! removed when greentop exits. A greentop killed with SIGKILL cannot remove it, so
+//! each `greentop run` first removes those nobody holds any more.
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,11 +46,19 @@ impl MarkSocket {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let name = format!("greentop-run-{}-{nanos}", std::process::id());
+        let name = format!("{DIR_PREFIX}{}-{nanos}", std::process::id());
         let mut dir = std::env::temp_dir().join(&name);
         // sun_path holds 108 bytes; a long TMPDIR falls back to /tmp.
         if dir.as_os_str().len() > 90 {
             dir = Path::new("/tmp").join(&name);
+        }
+        // SAFETY: geteuid has no preconditions.
+        let owners = [Some(unsafe { libc::geteuid() }), owner.map(|(uid, _)| uid)];
+        let owners: Vec<u32> = owners.into_iter().flatten().collect();
+        let mut parents = vec![std::env::temp_dir(), PathBuf::from("/tmp")];
+        parents.dedup();
+        for parent in parents {
+            remove_stale(&parent, &owners);
         }
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         let path = dir.join("mark");
@@ -105,6 +117,66 @@ impl Drop for MarkSocket {
     }
 }
 
+/// What the private directories' names start with.
+const DIR_PREFIX: &str = "greentop-run-";
+
+/// Removes, in `parent`, the mark directories of greentops that are gone: those whose
+/// socket nobody holds (connecting is refused), or that have no socket and whose
+/// greentop's pid is not running. Only directories owned by one of `owners` are
+/// touched (never through a link), and only their socket and the directory itself.
+/// Returns how many went.
+fn remove_stale(parent: &Path, owners: &[u32]) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(owner_pid) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let path = entry.path();
+        // O_NOFOLLOW: a link named like ours is not a directory of ours.
+        let Ok(dir) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&path)
+        else {
+            continue;
+        };
+        if !dir.metadata().is_ok_and(|m| owners.contains(&m.uid())) {
+            continue;
+        }
+        // The socket through the opened directory, whatever the name points to now.
+        let socket = PathBuf::from(format!("/proc/self/fd/{}/mark", dir.as_raw_fd()));
+        let stale = match std::fs::symlink_metadata(&socket) {
+            Ok(_) => UnixDatagram::unbound().is_ok_and(|probe| {
+                probe
+                    .connect(&socket)
+                    .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+            }),
+            Err(_) => !Path::new(&format!("/proc/{pid}")).exists(),
+        };
+        if stale {
+            let _ = std::fs::remove_file(&socket);
+            if std::fs::remove_dir(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// The pid in a mark directory's name `greentop-run-PID-NANOS`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let (pid, nanos) = name.strip_prefix(DIR_PREFIX)?.split_once('-')?;
+    nanos.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
 /// One name per non-empty line, trimmed and cut to `MAX_NAME_CHARS`.
 pub fn phase_names(text: &str) -> impl Iterator<Item = String> + '_ {
     text.lines()
@@ -145,5 +217,47 @@ mod tests {
         assert!(marks.drain().names.is_empty());
         drop(marks);
         assert!(!path.exists() && !path.parent().unwrap().exists());
+    }
+
+    /// Makes `parent/name`, with a socket `mark` bound and then closed (as a
+    /// SIGKILLed greentop leaves it) when `dead_socket`.
+    fn leftover(parent: &Path, name: &str, dead_socket: bool) -> PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        if dead_socket {
+            drop(UnixDatagram::bind(dir.join("mark")).unwrap());
+        }
+        dir
+    }
+
+    #[test]
+    fn directories_of_greentops_that_are_gone_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let p = parent.path();
+        // A dead pid: a child that has been reaped.
+        let dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        let _ = { dead }.wait();
+        // Its socket is held by no one: gone, whoever has pid 1 now.
+        let refused = leftover(p, "greentop-run-1-5", true);
+        // No socket, and its greentop is gone.
+        let unbound = leftover(p, &format!("greentop-run-{dead_pid}-6"), false);
+        // Held: a live greentop's (whatever its pid now runs).
+        let held = leftover(p, "greentop-run-2-7", false);
+        let _holder = UnixDatagram::bind(held.join("mark")).unwrap();
+        // Not ours to judge: no socket yet and its pid runs; another name; a link.
+        let starting = leftover(p, "greentop-run-1-8", false);
+        let other = leftover(p, "greentop-run-job-0123abcd", true);
+        let target = leftover(p, "target", true);
+        std::os::unix::fs::symlink(&target, p.join("greentop-run-3-9")).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let owners = [unsafe { libc::geteuid() }];
+        assert_eq!(remove_stale(p, &owners), 2);
+        assert!(!refused.exists() && !unbound.exists());
+        assert!(held.join("mark").exists() && starting.exists());
+        assert!(other.join("mark").exists() && target.join("mark").exists());
+        let refused = leftover(p, "greentop-run-1-10", true);
+        assert_eq!(remove_stale(p, &[owners[0] + 1]), 0, "not the owner's");
+        assert!(refused.join("mark").exists());
     }
 }

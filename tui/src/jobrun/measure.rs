@@ -3,6 +3,10 @@
 //! so its last slices are in. Between ticks greentop sleeps in poll(2) on the
 //! command's pidfd and the mark socket.
 //!
+//! The ticks go through the one `Driver` (tick and fan-out), but not its cadence
+//! loop: they are due at events (a mark, the exit) as much as on a timer, so this
+//! file waits for those itself.
+//!
 //! A mark ends an interval on the spot: the phase boundary is then an interval
 //! boundary, where the ledger has charged every running slice and the energy
 //! counters were read, so no energy has to be split by time inside an interval
@@ -11,6 +15,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant, SystemTime};
 
+use agent::driver::Driver;
 use agent::pipeline::Pipeline;
 
 use super::child::{self, Child, ExitStatus, SpawnError, User};
@@ -21,7 +26,8 @@ use super::tree::JobTree;
 
 /// What a run needs besides the command.
 pub struct Measurer<'a> {
-    pub pipeline: &'a mut Pipeline,
+    /// Ticks on demand: at the start, every `tick`, at each mark and at the exit.
+    pub driver: &'a mut Driver<Pipeline>,
     pub marks: &'a MarkSocket,
     pub tick: Duration,
     pub user: Option<&'a User>,
@@ -40,7 +46,10 @@ impl Measurer<'_> {
     /// Runs `argv` once and measures it. `Err` only when it could not start.
     pub fn run(&mut self, argv: &[String]) -> Result<RunRecord, SpawnError> {
         let mut notes = Vec::new();
-        let _ = self.marks.drain(); // left over from an earlier run's orphans
+        // Left over from an earlier run's orphans: not this run's phases, but a
+        // sender waiting for its answer gets it.
+        let stale = self.marks.drain();
+        self.marks.acknowledge(&stale.reply_to);
         let since_ns = child::boottime_floor_ns();
         let rusage_before = child::children_cpu_s();
         self.tick_into(None, &mut notes); // starts the first interval
@@ -144,8 +153,8 @@ impl Measurer<'_> {
 
     /// Ends an interval; `None` only starts the next one.
     fn tick_into(&mut self, recorder: Option<&mut Recorder>, notes: &mut Vec<String>) {
-        match self.pipeline.tick(false) {
-            Ok(interval) => {
+        match self.driver.tick() {
+            Ok(Some(interval)) => {
                 if let Some(note) = interval
                     .system
                     .ledger_note
@@ -160,8 +169,11 @@ impl Measurer<'_> {
                     recorder.eat(&interval);
                 }
             }
+            // Not kept going: a failed tick is an error.
+            Ok(None) => {}
             Err(err) => {
-                let note = format!("a measurement failed ({err}); its interval is missing");
+                let err = anyhow::Error::new(err);
+                let note = format!("a measurement failed ({err:#}); its interval is missing");
                 tracing::warn!("{note}");
                 if !notes.contains(&note) {
                     notes.push(note);

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use agent::carbon::{CarbonResolver, IntensitySource, Series};
 use agent::cli::{CommonArgs, UsageError};
-use agent::pipeline::{Settings, open_pipeline};
+use agent::config::Settings;
+use agent::driver::Driver;
+use agent::pipeline::open_pipeline;
 use anyhow::Context;
 
 pub use args::RunArgs;
@@ -55,7 +57,7 @@ fn run_checked(
 ) -> anyhow::Result<u8> {
     let common = args::merge_common(before, &args.common);
     let commands = args.commands().map_err(UsageError)?;
-    let settings = Settings::resolve(&common)?;
+    let settings = common.pipeline_options().settings()?;
     signals::install().context("installing signal handlers")?;
     if let Err(err) = child::become_subreaper() {
         say(&format!(
@@ -73,11 +75,11 @@ fn run_checked(
         },
         false => None,
     };
-    let mut pipeline = open_pipeline(&common)?;
+    let mut driver = Driver::new(open_pipeline(&common.pipeline_options())?);
     let marks = MarkSocket::open(user.as_ref().map(|u| (u.uid, u.gid)))
         .context("creating the GREENTOP_MARK socket")?;
     let mut measurer = Measurer {
-        pipeline: &mut pipeline,
+        driver: &mut driver,
         marks: &marks,
         tick: Duration::from_secs_f64(args.tick),
         user: user.as_ref(),

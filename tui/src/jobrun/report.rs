@@ -174,7 +174,7 @@ impl Output {
                     experiment_id: &report.experiment_id,
                     host: &host,
                 };
-                emissions_csv::append(&self.path, &emissions_csv::row(run, &ctx))
+                agent::codecarbon::append(&self.path, &emissions_csv::row(run, &ctx))
                     .with_context(|| format!("appending to {}", self.path.display()))?;
             }
         }

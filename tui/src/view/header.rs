@@ -29,13 +29,21 @@ fn has_platform(app: &App) -> bool {
         .is_some_and(|s| s.energy.iter().any(|d| d.kind == "psys"))
 }
 
-/// The top bar: time, refresh, sort and view modes.
+/// The top bar: time, the feed (or the refresh), sort and view modes. A replay
+/// shows the date too.
 pub fn title_line(app: &App) -> Line<'static> {
-    let time = app.system.ts.get(11..19).unwrap_or("--:--:--");
+    let time = match app.feed.is_replay() {
+        true => app.system.ts.get(..19).map(|t| t.replacen('T', " ", 1)),
+        false => app.system.ts.get(11..19).map(str::to_string),
+    };
+    let time = time.unwrap_or_else(|| "--:--:--".to_string());
     let arrow = if app.view.descending { "▼" } else { "▲" };
+    let feed = app
+        .feed
+        .label()
+        .unwrap_or_else(|| format!("refresh {}", format_refresh(app.refresh_s)));
     let mut text = format!(
-        " greentop  {time}  refresh {}  sort {}{arrow}",
-        format_refresh(app.refresh_s),
+        " greentop  {time}  {feed}  sort {}{arrow}",
         app.view.sort.label()
     );
     if app.view.tree {

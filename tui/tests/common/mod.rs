@@ -3,8 +3,13 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Kills the tmux session however the test ends.
+/// Kills the tmux session however the test ends, and then every process the session
+/// started that outlived it (a greentop that did not die with its terminal).
 pub struct Session(pub String);
+
+/// Marks the session's processes: tmux gives it to the pane's environment, and every
+/// process started there inherits it.
+const MARKER: &str = "GREENTOP_TEST_SESSION";
 
 impl Session {
     /// A new detached session of `width`×`height` running `command`; fails without tmux.
@@ -15,17 +20,8 @@ impl Session {
         let name = format!("{prefix}-{}-{nanos}", std::process::id());
         let (w, h) = (width.to_string(), height.to_string());
         let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                &w,
-                "-y",
-                &h,
-                command,
-            ])
+            .args(["new-session", "-d", "-s", &name, "-x", &w, "-y", &h])
+            .args(["-e", &format!("{MARKER}={name}"), command])
             .status();
         assert!(
             status.is_ok_and(|s| s.success()),
@@ -61,7 +57,47 @@ impl Drop for Session {
             .args(["kill-session", "-t", &self.0])
             .stderr(Stdio::null())
             .status();
+        let marker = format!("{MARKER}={}", self.0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = marked_processes(&marker);
+            if left.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            for pid in left {
+                // SAFETY: kill(2) of a process this session started (it carries the
+                // session's own marker).
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+}
+
+/// Live (not zombie) processes whose environment holds `marker` (`NAME=value`).
+pub fn marked_processes(marker: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        !matches!(state, Some("Z" | "X") | None)
+    })
 }
 
 pub fn tmux(args: &[&str]) -> String {
@@ -93,4 +129,21 @@ pub fn send(name: &str, keys: &[&str]) {
     let mut args = vec!["send-keys", "-t", name];
     args.extend_from_slice(keys);
     tmux(&args);
+}
+
+/// Compares `actual` with tests/snapshots/`file`; `UPDATE_SNAPSHOTS=1` rewrites it.
+pub fn snapshot_text(file: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(file);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{file} changed: rerun with UPDATE_SNAPSHOTS=1 and review the diff"
+    );
 }

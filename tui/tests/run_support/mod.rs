@@ -148,7 +148,8 @@ impl Running {
             }
             assert!(
                 start.elapsed() < limit,
-                "greentop run took longer than {limit:?}"
+                "greentop run took longer than {limit:?}; where its processes wait:\n{}",
+                group_waits(self.pid())
             );
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -251,8 +252,22 @@ pub fn write_mark_helper(dir: &Path) -> PathBuf {
     path
 }
 
-/// What the threads of `pid` and its children wait on (wchan, kernel stack), for a
-/// test that timed out.
+/// What every process in process group `pgid` (greentop run and its job) waits on,
+/// for a test that timed out.
+fn group_waits(pgid: i32) -> String {
+    let pids = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    pids.filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            fields.split_whitespace().nth(2) == Some(&pgid.to_string())
+        })
+        .map(waits)
+        .collect()
+}
+
+/// What the threads of `pid` wait on (wchan, kernel stack), and its children.
 fn waits(pid: i32) -> String {
     let mut out = String::new();
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))

@@ -51,7 +51,7 @@ fn without_nvml_samples_gpu_energy_follows_ebpf_activity() {
             IdlePolicy::Share,
             &Calibration::default(),
         );
-        let gpu_j = |pid| out.processes.get(&pid).map_or(0.0, |p| p.gpu_j);
+        let gpu_j = |pid| find(&out, pid).map_or(0.0, |p| p.gpu_j);
         assert!(
             close(gpu_j(7), want_7) && close(gpu_j(8), want_8) && gpu_j(9) == 0.0,
             "{key}: {} {} {}",
@@ -78,5 +78,5 @@ fn without_nvml_samples_gpu_energy_follows_ebpf_activity() {
         [(0, "nvml-samples")],
         "NVML samples come first"
     );
-    assert!(close(out.processes[&8].gpu_j, 225.0));
+    assert!(close(of(&out, 8).gpu_j, 225.0));
 }

@@ -84,3 +84,25 @@ fn forks_exits_and_pid_reuse() {
         "the new process has its own start"
     );
 }
+
+#[test]
+fn a_thread_that_execs_keeps_its_process_alive() {
+    let root = tempfile::tempdir().unwrap();
+    let mut tasks = TaskTable::new(root.path());
+    // Process 60 and its thread 61 predate the table, and neither has run since. 61
+    // execs: the old leader exits, then 61 takes over pid 60.
+    tasks.apply(&event(event_kind::EXIT, 60, 60, "launcher"));
+    tasks.apply(&event(event_kind::EXEC, 60, 60, "trainer"));
+    let info = tasks.get(60).unwrap();
+    assert!(!info.exited(), "an exec is not an exit");
+    assert_eq!(info.comm, "trainer");
+    assert_eq!(tasks.exited_this_tick().count(), 0);
+    tasks.end_tick();
+    for _ in 0..=GRACE_TICKS {
+        tasks.end_tick();
+    }
+    assert!(tasks.get(60).is_some(), "a live process is not forgotten");
+    tasks.apply(&event(event_kind::EXIT, 60, 60, "trainer"));
+    assert!(tasks.get(60).unwrap().exited(), "and its own exit ends it");
+    assert_eq!(tasks.exited_this_tick().count(), 1);
+}

@@ -7,6 +7,7 @@
 pub mod convert;
 pub mod decode;
 pub mod fuzz;
+pub mod index;
 pub mod predict;
 pub mod reader;
 pub mod record;

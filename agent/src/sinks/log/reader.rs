@@ -2,7 +2,6 @@
 //! interval record with its segment's metadata, and a notice for every damaged or
 //! unreadable byte range with its offset. Never panics; everything before and
 //! after a damaged range is recovered.
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +12,7 @@ use super::record::{
 use super::segments;
 use crate::model::Interval;
 use crate::sinks::frame::{self, DamageKind, FrameScanner, PreambleError, Scanned, Version};
+pub use crate::sinks::totals::RunningTotals;
 
 /// Something in a segment that could not be read, and where.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,7 +129,7 @@ pub fn visit(inputs: &[PathBuf], visit: &mut dyn FnMut(Event<'_>)) -> Result<(),
             source,
         })?;
         match visit_bytes(path, &bytes, done, total, visit) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e @ (PreambleError::Empty | PreambleError::Short(_))) => notice(
                 visit,
                 path,
@@ -166,15 +166,16 @@ fn notice(visit: &mut dyn FnMut(Event<'_>), path: &Path, offset: u64, kind: Noti
     });
 }
 
-/// Reads one segment held in memory. Fails only when it is no log of a version
-/// this reader knows; damage inside is reported as notices.
+/// Reads one segment held in memory and returns its metadata as of its end. Fails
+/// only when it is no log of a version this reader knows; damage inside is
+/// reported as notices.
 pub fn visit_bytes(
     path: &Path,
     bytes: &[u8],
     done_before: u64,
     total: u64,
     visit: &mut dyn FnMut(Event<'_>),
-) -> Result<(), PreambleError> {
+) -> Result<SegmentState, PreambleError> {
     let version = frame::read_preamble(bytes, FORMAT_VERSION.major)?;
     visit(Event::Segment { path, version });
     let mut state = SegmentState::default();
@@ -224,11 +225,11 @@ pub fn visit_bytes(
             notice(visit, path, offset, NoticeKind::Undecodable { error });
         }
     }
-    Ok(())
+    Ok(state)
 }
 
 /// Record kinds this version knows (`Record`'s variants).
-const KNOWN_KINDS: u8 = 4;
+pub const KNOWN_KINDS: u8 = 4;
 
 fn report_lost_meta(
     record: &IntervalRecord,
@@ -279,25 +280,4 @@ pub fn read_intervals(
         Event::Header(_) | Event::Progress { .. } => {}
     })?;
     Ok(notices)
-}
-
-/// `joules_total` and `gco2_total`: per-process running sums (by pid and start
-/// time, forgotten when the process exits), as the live pipeline keeps them.
-#[derive(Debug, Default)]
-pub struct RunningTotals(HashMap<(u32, u64), (f64, f64)>);
-
-impl RunningTotals {
-    /// Adds the interval's joules and grams and writes the sums into it.
-    pub fn apply(&mut self, interval: &mut Interval) {
-        for p in &mut interval.processes {
-            let key = (p.pid, p.start_ns);
-            let total = self.0.entry(key).or_insert((0.0, 0.0));
-            total.0 += p.joules;
-            total.1 += p.gco2;
-            (p.joules_total, p.gco2_total) = *total;
-            if p.exited {
-                self.0.remove(&key);
-            }
-        }
-    }
 }

@@ -190,6 +190,7 @@ pub struct LedgerHealthRecord {
     pub dropped_slices: u64,
     pub dropped_cpu_seconds: f64,
     pub lost_events: u64,
+    pub unowned_slices: u64,
     pub ns_per_switch: Option<f64>,
 }
 

@@ -240,7 +240,7 @@ impl Synth {
         }
     }
 
-    /// User names, and the running totals the pipeline keeps.
+    /// User names, and the running totals the JSON sink and log readers add.
     fn finish(&mut self, interval: &mut Interval) {
         for p in &mut interval.processes {
             p.user = match p.uid {

@@ -4,8 +4,8 @@ use super::record::{
     BalanceRecord, CounterRecord, EnergyDomainRecord, GpuProbesRecord, GpuProcessRecord, GpuRecord,
     GpuSplitRecord, JobRecord, LedgerHealthRecord, PackageTimeRecord, SystemRecord,
 };
-use crate::attribution::Balance;
 use crate::interval::job_rows;
+use crate::model::Balance;
 use crate::model::{
     BalanceJson, CounterJson, EnergyDomainJson, GpuJson, GpuProbesJson, GpuProcessJson,
     GpuSplitJson, JobEnergy, LedgerHealthJson, PackageTime, ProcessEnergy, SystemSummary,
@@ -35,6 +35,7 @@ pub fn to_record(s: &SystemSummary, processes: &[ProcessEnergy]) -> SystemRecord
             dropped_slices: h.dropped_slices,
             dropped_cpu_seconds: h.dropped_cpu_seconds,
             lost_events: h.lost_events,
+            unowned_slices: h.unowned_slices,
             ns_per_switch: h.ns_per_switch,
         },
         cpu_joules: s.cpu_joules,
@@ -125,6 +126,7 @@ pub fn from_record(r: &SystemRecord, processes: &[ProcessEnergy]) -> SystemSumma
             dropped_slices: h.dropped_slices,
             dropped_cpu_seconds: h.dropped_cpu_seconds,
             lost_events: h.lost_events,
+            unowned_slices: h.unowned_slices,
             ns_per_switch: h.ns_per_switch,
         },
         cpu_joules: r.cpu_joules,
@@ -182,6 +184,8 @@ pub fn from_record(r: &SystemRecord, processes: &[ProcessEnergy]) -> SystemSumma
                 split_by: g.split_by.clone(),
             })
             .collect(),
+        // Live-only: what the agent's outputs lost is not part of the record.
+        sinks: Vec::new(),
     }
 }
 

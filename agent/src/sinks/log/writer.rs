@@ -44,6 +44,16 @@ impl std::str::FromStr for FsyncPolicy {
     }
 }
 
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FsyncPolicy::Always => f.write_str("always"),
+            FsyncPolicy::Never => f.write_str("never"),
+            FsyncPolicy::Every(period) => write!(f, "{}", humantime::format_duration(*period)),
+        }
+    }
+}
+
 /// Where and how to write the log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogOptions {
@@ -108,6 +118,10 @@ impl LogWriter {
         };
         writer.open_segment()?;
         Ok(writer)
+    }
+
+    pub fn options(&self) -> &LogOptions {
+        &self.opts
     }
 
     /// The segment being written, if one is open.
@@ -288,7 +302,7 @@ impl Drop for LogWriter {
 }
 
 /// This machine's name, for segment headers.
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string())
