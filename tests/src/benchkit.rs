@@ -54,6 +54,22 @@ pub fn wait_for_quiet(max: f64, patience: Duration) -> [f64; 3] {
     }
 }
 
+/// The precise CPU time of any process, ns (all its threads, live and exited): its
+/// CPU-time clock, which glibc's `clock_getcpuclockid` computes as
+/// `(~pid << 3) | CPUCLOCK_SCHED`. /proc's utime + stime count in 10 ms ticks.
+pub fn process_cpu_ns(pid: u32) -> std::io::Result<u64> {
+    let clock = (!(pid as libc::clockid_t) << 3) | 2;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
 /// What the results were measured on.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
@@ -137,6 +153,30 @@ mod tests {
         assert_eq!(median(&[5.0, f64::NAN, 1.0, 3.0]), 3.0);
         assert!(median(&[]).is_nan());
         assert!(median(&[f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn the_cpu_clock_of_a_process_counts_what_it_ran() {
+        let thread_ns = || {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: ts is a valid, writable timespec.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        };
+        let me = process_cpu_ns(std::process::id()).unwrap();
+        // Spin for 30 ms of this thread's own CPU time, however busy the machine is.
+        let start = thread_ns();
+        let mut x = 0u64;
+        while thread_ns() - start < 30_000_000 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = process_cpu_ns(std::process::id()).unwrap();
+        assert!(after - me >= 30_000_000, "{me} → {after}");
+        // No such process (pids stop far below this).
+        assert!(process_cpu_ns(u32::MAX >> 2).is_err());
     }
 
     #[test]

@@ -37,7 +37,9 @@ fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with("--"))
         .map_or(Ok(300), |s| s.parse())
         .context("FRAMES")?;
-    let rounds: usize = option("--rounds").map_or(Ok(5), |s| s.parse()).context("--rounds")?;
+    let rounds: usize = option("--rounds")
+        .map_or(Ok(5), |s| s.parse())
+        .context("--rounds")?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let render = render_bench(frames)?;
     let cpu = cpu_bench(rounds)?;

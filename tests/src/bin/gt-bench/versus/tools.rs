@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use greentop_tests::KillOnDrop;
+use greentop_tests::benchkit::process_cpu_ns;
 
 use super::env::{Env, Fixture, with_powercap_at_sys};
 
@@ -234,7 +235,7 @@ impl Running {
 
     /// The process's CPU time so far, ns (all its threads, live and exited).
     pub fn cpu_ns(&self) -> anyhow::Result<u64> {
-        process_cpu_ns(self.pid)
+        process_cpu_ns(self.pid).with_context(|| format!("CPU clock of {}", self.tool.label()))
     }
 
     /// A copy of the lines read so far.
@@ -265,42 +266,5 @@ impl Running {
             let _ = reader.join();
         }
         self.lines()
-    }
-}
-
-/// The precise CPU time of any process, ns: its CPU-time clock
-/// (`clock_getcpuclockid`, which glibc computes as `(~pid << 3) | CPUCLOCK_SCHED`).
-pub fn process_cpu_ns(pid: u32) -> anyhow::Result<u64> {
-    let clock = (!(pid as libc::clockid_t) << 3) | 2;
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-        bail!(
-            "CPU clock of pid {pid}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cpu_clock_of_another_process_counts_what_it_ran() {
-        let me = process_cpu_ns(std::process::id()).unwrap();
-        // Spin for 30 ms of this thread's own CPU time, however busy the machine is.
-        let start = crate::thread_cpu_ns();
-        let mut x = 0u64;
-        while crate::thread_cpu_ns() - start < 30_000_000 {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-        let after = process_cpu_ns(std::process::id()).unwrap();
-        assert!(after - me >= 30_000_000, "{me} → {after}");
-        assert!(process_cpu_ns(u32::MAX >> 2).is_err());
     }
 }
