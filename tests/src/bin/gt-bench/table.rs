@@ -20,6 +20,9 @@ struct Options {
     /// The date of the measurement (default: today, UTC).
     #[arg(long)]
     date: Option<String>,
+    /// A group that did not run, as `TITLE=WHY`: a block saying so (repeatable).
+    #[arg(long, value_name = "TITLE=WHY")]
+    missing: Vec<String>,
     /// Files of blocks, in order.
     files: Vec<PathBuf>,
 }
@@ -36,6 +39,9 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             serde_json::from_str(&text).with_context(|| format!("blocks in {}", file.display()))?;
         blocks.extend(more);
     }
+    for entry in &opts.missing {
+        blocks.push(not_run(entry)?);
+    }
     let date = opts.date.clone().unwrap_or_else(today);
     let generated = section(&Machine::probe(), &date, &opts.agent, &blocks);
     let doc = std::fs::read_to_string(&opts.doc)
@@ -44,6 +50,16 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", opts.doc.display()))?;
     print!("{generated}");
     Ok(())
+}
+
+/// The block of a group that did not run: its title and why, as one row.
+fn not_run(entry: &str) -> anyhow::Result<Block> {
+    let (title, why) = entry
+        .split_once('=')
+        .with_context(|| format!("--missing `{entry}`: expected TITLE=WHY"))?;
+    let mut block = Block::new(title, "cargo xtask bench", &["figure", "result"]);
+    block.row(vec!["all".into(), format!("not measured: {why}")]);
+    Ok(block)
 }
 
 /// Today's date, UTC, as YYYY-MM-DD.
@@ -72,6 +88,21 @@ fn civil_date(days: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_that_did_not_run_is_a_block_saying_why() {
+        let block = not_run("Live view=gt-bench-tui exited with exit status: 1").unwrap();
+        assert_eq!(block.title, "Live view");
+        assert_eq!(
+            block.rows,
+            [[
+                "all",
+                "not measured: gt-bench-tui exited with exit status: 1"
+            ]]
+        );
+        let err = not_run("no equals sign").unwrap_err().to_string();
+        assert!(err.contains("TITLE=WHY"), "{err}");
+    }
 
     #[test]
     fn civil_dates() {

@@ -133,8 +133,8 @@ impl Env {
         let modules_file = scratch.path().join("modules");
         std::fs::write(&modules_file, MODULES_LINE)?;
         let shim = build_shim(scratch.path());
-        let scaphandre = installed(&peers.join("bin/scaphandre"), "cargo install scaphandre");
-        let python = installed(&peers.join("venv/bin/python"), "pip install codecarbon")
+        let scaphandre = installed(peers, "bin/scaphandre", "scaphandre");
+        let python = installed(peers, "venv/bin/python", "codecarbon")
             .and_then(|python| has_codecarbon(&python).map(|()| python));
         Ok(Env {
             agent: bin_dir.join("greentop-agent"),
@@ -160,14 +160,19 @@ impl Env {
     }
 }
 
-fn installed(path: &Path, how: &str) -> Peer {
+/// `peers/file`, or why it is missing: the reason `cargo xtask bench` recorded in
+/// `peers/NAME.why` when installing failed.
+fn installed(peers: &Path, file: &str, name: &str) -> Peer {
+    let path = peers.join(file);
     if path.exists() {
-        Ok(path.to_path_buf())
-    } else {
-        Err(format!(
-            "not installed: {} is missing (`cargo xtask bench` installs it with {how})",
+        return Ok(path);
+    }
+    match std::fs::read_to_string(peers.join(format!("{name}.why"))) {
+        Ok(why) => Err(format!("could not be installed: {}", why.trim())),
+        Err(_) => Err(format!(
+            "not installed: {} is missing (`cargo xtask bench` installs it)",
             path.display()
-        ))
+        )),
     }
 }
 
