@@ -69,20 +69,19 @@ pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block>
     );
     block.load_before = load;
     for tool in TOOLS {
+        let share = median(&shares.get(&tool).cloned().unwrap_or_default());
         let cell = match tool.unavailable(env) {
             Some(why) => format!("not run: {why}"),
             None if tool == Tool::CodeCarbon => {
                 "n/a: with RAPL, process mode charges the whole package to the tracked tree".into()
             }
-            None => {
-                let values = shares.get(&tool).cloned().unwrap_or_default();
-                format!("{} %", num(median(&values) * 100.0, 1))
-            }
+            // `+ 0.0` turns a -0.0 share (nothing seen) into 0.0.
+            None => format!("{} %", num(share * 100.0 + 0.0, 1)),
         };
-        let target = if tool == Tool::Greentop {
-            "≥ 99 %"
-        } else {
-            ""
+        let target = match tool {
+            Tool::Greentop if share >= 0.99 => "≥ 99 %: met",
+            Tool::Greentop => "≥ 99 %: missed",
+            _ => "",
         };
         block.row(vec![tool.label().into(), cell, target.into()]);
     }
