@@ -14,7 +14,7 @@ use super::Options;
 use super::env::{Env, FIXTURE_WATTS, NO_WRAP_RANGE_UJ, WRAP_RANGE_UJ};
 use super::jobs::{JobRun, run_job};
 use super::outputs::NodeInterval;
-use super::tools::Tool;
+use super::tools::{Tool, rotation};
 
 const TOOLS: [Tool; 5] = [
     Tool::Greentop,
@@ -47,9 +47,7 @@ pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block>
             .filter(|t| t.unavailable(env).is_none() && !(wrap && *t == Tool::CodeCarbonLoad))
             .collect();
         for round in 0..opts.rounds {
-            let mut order = tools.clone();
-            order.rotate_left(round % tools.len().max(1));
-            for tool in order {
+            for tool in rotation(&tools, round) {
                 eprintln!(
                     "accuracy: round {} of {}, {}{}",
                     round + 1,

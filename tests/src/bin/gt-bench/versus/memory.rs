@@ -12,7 +12,7 @@ use greentop_tests::benchkit::table::{Block, num};
 
 use super::Options;
 use super::env::{Env, NO_WRAP_RANGE_UJ};
-use super::tools::{Output, Running, Tool};
+use super::tools::{Running, Tool};
 
 const TOOLS: [Tool; 4] = [
     Tool::Greentop,
@@ -118,14 +118,7 @@ fn measure(
     tool: Tool,
     opts: &Options,
 ) -> anyhow::Result<(f64, f64)> {
-    let output = if tool.wraps_the_job() {
-        Output::Tapped
-    } else {
-        Output::Null
-    };
-    let tail = opts.settle_s + opts.window_s + 60.0;
-    let mut running = Running::start(tool, env, fixture, output, &[], tail)?;
-    running.wait_ready(Duration::from_secs_f64(opts.settle_s))?;
+    let running = Running::start_settled(tool, env, fixture, opts)?;
     let status_path = format!("/proc/{}/status", running.pid);
     let start = Instant::now();
     let window = Duration::from_secs_f64(opts.window_s);

@@ -12,7 +12,7 @@ use greentop_tests::KillOnDrop;
 use greentop_tests::benchkit::median;
 
 use super::env::{Env, Fixture};
-use super::tools::{Output, Running, Tool};
+use super::tools::{Running, Tool, rotation};
 use super::{Options, bpf};
 use crate::{attach_alone, prog_stats};
 
@@ -154,9 +154,7 @@ pub fn measure_all(env: &Env, fixture: &Fixture, opts: &Options) -> anyhow::Resu
                 scenario.label()
             );
             let _load = scenario.start(env, load_secs)?;
-            let mut order = tools.clone();
-            order.rotate_left(round % tools.len().max(1));
-            for tool in order {
+            for tool in rotation(&tools, round) {
                 match measure(env, fixture, tool, opts) {
                     Ok(sample) => results
                         .samples
@@ -180,14 +178,7 @@ pub fn measure_all(env: &Env, fixture: &Fixture, opts: &Options) -> anyhow::Resu
 
 /// One tool over one window of the running load.
 fn measure(env: &Env, fixture: &Fixture, tool: Tool, opts: &Options) -> anyhow::Result<Sample> {
-    let output = if tool.wraps_the_job() {
-        Output::Tapped
-    } else {
-        Output::Null
-    };
-    let tail = opts.settle_s + opts.window_s + 60.0;
-    let mut running = Running::start(tool, env, fixture, output, &[], tail)?;
-    running.wait_ready(Duration::from_secs_f64(opts.settle_s))?;
+    let mut running = Running::start_settled(tool, env, fixture, opts)?;
     let ids = bpf::program_ids(running.pid);
     let (cpu0, stats0, t0) = (running.cpu_ns()?, bpf::stats(&ids), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(opts.window_s));

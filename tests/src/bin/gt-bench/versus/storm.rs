@@ -9,7 +9,7 @@ use greentop_tests::benchkit::table::{Block, num};
 use super::Options;
 use super::env::{Env, NO_WRAP_RANGE_UJ};
 use super::jobs::{burst_cpu_s, burst_pids, run_job};
-use super::tools::Tool;
+use super::tools::{Tool, rotation};
 
 const TOOLS: [Tool; 5] = [
     Tool::Greentop,
@@ -35,9 +35,7 @@ pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block>
         .filter(|t| *t != Tool::CodeCarbon && t.unavailable(env).is_none())
         .collect();
     for round in 0..opts.rounds {
-        let mut order = tools.clone();
-        order.rotate_left(round % tools.len().max(1));
-        for tool in order {
+        for tool in rotation(&tools, round) {
             eprintln!(
                 "storm: round {} of {}, {}",
                 round + 1,

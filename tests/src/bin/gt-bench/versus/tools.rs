@@ -135,6 +135,14 @@ fn peer(found: &Result<PathBuf, String>) -> anyhow::Result<&Path> {
     found.as_deref().map_err(|why| anyhow::anyhow!("{why}"))
 }
 
+/// The tools of round `round` in the order they run: rotated by one each round, so
+/// none is always measured first (or last) after the load starts.
+pub fn rotation(tools: &[Tool], round: usize) -> Vec<Tool> {
+    let mut order = tools.to_vec();
+    order.rotate_left(round % tools.len().max(1));
+    order
+}
+
 /// Where a tool's stdout goes.
 pub enum Output {
     /// Discarded (the overhead runs).
@@ -193,6 +201,25 @@ impl Running {
             lines,
             reader,
         })
+    }
+
+    /// Starts `tool` with no job (a wrapper just tracks itself) for a window of
+    /// `opts`, and waits until it works and has settled.
+    pub fn start_settled(
+        tool: Tool,
+        env: &Env,
+        fixture: &Fixture,
+        opts: &super::Options,
+    ) -> anyhow::Result<Running> {
+        let output = if tool.wraps_the_job() {
+            Output::Tapped
+        } else {
+            Output::Null
+        };
+        let tail = opts.settle_s + opts.window_s + 60.0;
+        let mut running = Running::start(tool, env, fixture, output, &[], tail)?;
+        running.wait_ready(Duration::from_secs_f64(opts.settle_s))?;
+        Ok(running)
     }
 
     /// Waits until the tool works: greentop has its eBPF programs, a tapped wrapper
