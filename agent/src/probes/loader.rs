@@ -117,16 +117,13 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
 fn load_once_parsed(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
     let mut notes = Vec::new();
     let btf_path = opts.sysfs_root.join("kernel/btf/vmlinux");
-    // Declared before the loader, which borrows it.
-    let btf: Option<Btf>;
-    let mut loader = EbpfLoader::new();
-    loader.btf(None);
     let blob = btf::read_btf(&btf_path).map_err(|err| err.to_string());
     let parsed = blob
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|blob| Btf::parse(blob, Endianness::default()).map_err(|err| err.to_string()));
-    btf = match parsed {
+    // Made before the loader, which borrows it.
+    let btf: Option<Btf> = match parsed {
         Ok(btf) => Some(btf),
         Err(err) => {
             notes.push(format!(
@@ -136,6 +133,8 @@ fn load_once_parsed(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             None
         }
     };
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
     let blob = blob.ok().filter(|_| btf.is_some());
     let offsets = task_offsets_for(opts, blob.as_deref(), &mut notes);
     let files = gpu_file_offsets(blob.as_deref());
