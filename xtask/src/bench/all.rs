@@ -28,7 +28,15 @@ const GROUPS: &[Group] = &[
         title: "Agent overhead, short-lived work, accuracy, memory",
         binary: "gt-bench",
         // 6 s windows keep the run near 25 minutes; every figure stays a median of 5.
-        args: &["versus", "--rounds", "5", "--window", "6", "--patience-s", "60"],
+        args: &[
+            "versus",
+            "--rounds",
+            "5",
+            "--window",
+            "6",
+            "--patience-s",
+            "60",
+        ],
     },
     Group {
         name: "agent",

@@ -27,6 +27,8 @@ fn cell(
 }
 
 pub fn overhead_blocks(env: &Env, opts: &Options, load: [f64; 3], results: &Results) -> Vec<Block> {
+    /// One figure of a sample.
+    type Figure = fn(&super::overhead::Sample) -> f64;
     let mut header = vec!["tool"];
     header.extend(SCENARIOS.map(Scenario::label));
     let mut block = Block::new(
@@ -35,7 +37,7 @@ pub fn overhead_blocks(env: &Env, opts: &Options, load: [f64; 3], results: &Resu
         &header,
     );
     block.load_before = load;
-    let rows: [(&str, Tool, fn(&super::overhead::Sample) -> f64); 3] = [
+    let rows: [(&str, Tool, Figure); 3] = [
         ("greentop-agent, user space", Tool::Greentop, |s| s.user_pct),
         (
             "greentop-agent, in the kernel (all its programs)",
