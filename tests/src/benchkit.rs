@@ -58,6 +58,10 @@ pub fn wait_for_quiet(max: f64, patience: Duration) -> [f64; 3] {
 /// CPU-time clock, which glibc's `clock_getcpuclockid` computes as
 /// `(~pid << 3) | CPUCLOCK_SCHED`. /proc's utime + stime count in 10 ms ticks.
 pub fn process_cpu_ns(pid: u32) -> std::io::Result<u64> {
+    // A pid that large (beyond the kernel's 2^22 limit) would shift out of the id.
+    if pid > (libc::clockid_t::MAX >> 3) as u32 {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
     let clock = (!(pid as libc::clockid_t) << 3) | 2;
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -175,7 +179,9 @@ mod tests {
         }
         let after = process_cpu_ns(std::process::id()).unwrap();
         assert!(after - me >= 30_000_000, "{me} → {after}");
-        // No such process (pids stop far below this).
+        // No such process: one past the kernel's PID_MAX_LIMIT (2^22), and one whose
+        // clock id would overflow.
+        assert!(process_cpu_ns((1 << 22) + 1).is_err());
         assert!(process_cpu_ns(u32::MAX >> 2).is_err());
     }
 
