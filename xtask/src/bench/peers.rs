@@ -100,3 +100,29 @@ fn attempt(peers: &Path, name: &str, install: &mut Command) -> Result<bool> {
         .with_context(|| format!("writing {}", why_path.display()))?;
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_install_leaves_its_reason_and_a_later_success_clears_it() {
+        let peers = std::env::temp_dir().join(format!("xtask-peers-{}", std::process::id()));
+        fs::create_dir_all(&peers).unwrap();
+        let mut failing = Command::new("sh");
+        failing.args(["-c", "echo 'error: no network'; exit 3"]);
+        assert!(!attempt(&peers, "tool", &mut failing).unwrap());
+        let why = fs::read_to_string(peers.join("tool.why")).unwrap();
+        assert!(
+            why.contains("exit status: 3") && why.contains("error: no network"),
+            "{why}"
+        );
+        assert!(attempt(&peers, "tool", &mut Command::new("true")).unwrap());
+        assert!(!peers.join("tool.why").exists());
+        let mut missing = Command::new(peers.join("no-such-program"));
+        assert!(!attempt(&peers, "tool", &mut missing).unwrap());
+        let why = fs::read_to_string(peers.join("tool.why")).unwrap();
+        assert!(why.contains("could not start"), "{why}");
+        fs::remove_dir_all(&peers).unwrap();
+    }
+}

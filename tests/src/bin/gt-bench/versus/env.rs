@@ -267,3 +267,28 @@ pub fn with_powercap_at_sys(cmd: &mut Command, powercap: &Path) -> anyhow::Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_peer_says_why() {
+        let peers = tempfile::tempdir().unwrap();
+        let err = installed(peers.path(), "bin/scaphandre", "scaphandre").unwrap_err();
+        assert!(
+            err.starts_with("not installed:") && err.contains("bin/scaphandre"),
+            "{err}"
+        );
+        std::fs::write(
+            peers.path().join("scaphandre.why"),
+            "`cargo install` failed\n",
+        )
+        .unwrap();
+        let err = installed(peers.path(), "bin/scaphandre", "scaphandre").unwrap_err();
+        assert_eq!(err, "could not be installed: `cargo install` failed");
+        std::fs::create_dir_all(peers.path().join("bin")).unwrap();
+        std::fs::write(peers.path().join("bin/scaphandre"), "").unwrap();
+        assert!(installed(peers.path(), "bin/scaphandre", "scaphandre").is_ok());
+    }
+}
