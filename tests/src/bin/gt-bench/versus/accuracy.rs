@@ -14,15 +14,7 @@ use super::Options;
 use super::env::{Env, FIXTURE_WATTS, NO_WRAP_RANGE_UJ, WRAP_RANGE_UJ};
 use super::jobs::{JobRun, run_job};
 use super::outputs::NodeInterval;
-use super::tools::{Tool, rotation};
-
-const TOOLS: [Tool; 5] = [
-    Tool::Greentop,
-    Tool::ProcPoll,
-    Tool::ScaphAll,
-    Tool::CodeCarbon,
-    Tool::CodeCarbonLoad,
-];
+use super::tools::{JOB_TOOLS as TOOLS, Tool, progress, rotation, runnable};
 
 /// Per tool and fixture (false: no wrap, true: wrap), one value per round.
 #[derive(Default)]
@@ -42,19 +34,12 @@ pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block>
     for (wrap, range) in [(false, NO_WRAP_RANGE_UJ), (true, WRAP_RANGE_UJ)] {
         let fixture = env.fixture(if wrap { "wrap" } else { "steady" }, range)?;
         // CPU-load mode never reads the counter: no wrap run for it.
-        let tools: Vec<Tool> = TOOLS
-            .into_iter()
-            .filter(|t| t.unavailable(env).is_none() && !(wrap && *t == Tool::CodeCarbonLoad))
-            .collect();
+        let tools = runnable(&TOOLS, env, |t| !(wrap && t == Tool::CodeCarbonLoad));
         for round in 0..opts.rounds {
             for tool in rotation(&tools, round) {
-                eprintln!(
-                    "accuracy: round {} of {}, {}{}",
-                    round + 1,
-                    opts.rounds,
-                    tool.label(),
-                    if wrap { ", wrapping counter" } else { "" }
-                );
+                let counter = if wrap { ", wrapping counter" } else { "" };
+                let what = format!("{}{counter}", tool.label());
+                progress("accuracy", round, opts.rounds, &what);
                 match run_job(env, &fixture, tool, &job, opts) {
                     Ok(run) => record(&mut results, tool, wrap, &run, env.ncpu),
                     Err(err) => results.failures.push(format!("{}: {err:#}", tool.label())),

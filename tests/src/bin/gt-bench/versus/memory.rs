@@ -12,7 +12,7 @@ use greentop_tests::benchkit::table::{Block, num};
 
 use super::Options;
 use super::env::{Env, NO_WRAP_RANGE_UJ};
-use super::tools::{Running, Tool};
+use super::tools::{Running, Tool, progress, runnable};
 
 const TOOLS: [Tool; 4] = [
     Tool::Greentop,
@@ -34,10 +34,7 @@ pub fn rss_hwm(status: &str) -> Option<(u64, u64)> {
 
 pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block> {
     let fixture = env.fixture("memory", NO_WRAP_RANGE_UJ)?;
-    let tools: Vec<Tool> = TOOLS
-        .into_iter()
-        .filter(|t| t.unavailable(env).is_none())
-        .collect();
+    let tools = runnable(&TOOLS, env, |_| true);
     let mut steady: HashMap<Tool, Vec<f64>> = HashMap::new();
     let mut peak: HashMap<Tool, Vec<f64>> = HashMap::new();
     let mut failures = Vec::new();
@@ -53,12 +50,7 @@ pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block>
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
         let _threads = KillOnDrop(threads);
         for tool in &tools {
-            eprintln!(
-                "memory: round {} of {}, {}",
-                round + 1,
-                opts.rounds,
-                tool.label()
-            );
+            progress("memory", round, opts.rounds, tool.label());
             match measure(env, &fixture, *tool, opts) {
                 Ok((rss, hwm)) => {
                     steady.entry(*tool).or_default().push(rss);

@@ -12,7 +12,7 @@ use greentop_tests::KillOnDrop;
 use greentop_tests::benchkit::median;
 
 use super::env::{Env, Fixture};
-use super::tools::{Running, Tool, rotation};
+use super::tools::{Running, Tool, progress, rotation};
 use super::{Options, bpf};
 use crate::{attach_alone, prog_stats};
 
@@ -147,12 +147,7 @@ pub fn measure_all(env: &Env, fixture: &Fixture, opts: &Options) -> anyhow::Resu
     let load_secs = (tools.len() + 1) as f64 * per_tool + 60.0;
     for round in 0..opts.rounds {
         for scenario in SCENARIOS {
-            eprintln!(
-                "overhead: round {} of {}, {}",
-                round + 1,
-                opts.rounds,
-                scenario.label()
-            );
+            progress("overhead", round, opts.rounds, scenario.label());
             let _load = scenario.start(env, load_secs)?;
             for tool in rotation(&tools, round) {
                 match measure(env, fixture, tool, opts) {

@@ -9,15 +9,7 @@ use greentop_tests::benchkit::table::{Block, num};
 use super::Options;
 use super::env::{Env, NO_WRAP_RANGE_UJ};
 use super::jobs::{burst_cpu_s, burst_pids, run_job};
-use super::tools::{Tool, rotation};
-
-const TOOLS: [Tool; 5] = [
-    Tool::Greentop,
-    Tool::ProcPoll,
-    Tool::ScaphAll,
-    Tool::CodeCarbon,
-    Tool::CodeCarbonLoad,
-];
+use super::tools::{JOB_TOOLS as TOOLS, Tool, progress, rotation, runnable};
 
 pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block> {
     let fixture = env.fixture("storm", NO_WRAP_RANGE_UJ)?;
@@ -30,18 +22,10 @@ pub fn block(env: &Env, opts: &Options, load: [f64; 3]) -> anyhow::Result<Block>
     let mut shares: HashMap<Tool, Vec<f64>> = HashMap::new();
     let mut failures = Vec::new();
     // CodeCarbon with RAPL does not split: its row says so without a run.
-    let tools: Vec<Tool> = TOOLS
-        .into_iter()
-        .filter(|t| *t != Tool::CodeCarbon && t.unavailable(env).is_none())
-        .collect();
+    let tools = runnable(&TOOLS, env, |t| t != Tool::CodeCarbon);
     for round in 0..opts.rounds {
         for tool in rotation(&tools, round) {
-            eprintln!(
-                "storm: round {} of {}, {}",
-                round + 1,
-                opts.rounds,
-                tool.label()
-            );
+            progress("storm", round, opts.rounds, tool.label());
             match run_job(env, &fixture, tool, &job, opts) {
                 Ok(run) => {
                     let storm_s = burst_cpu_s(&run.job_lines).unwrap_or(f64::NAN);

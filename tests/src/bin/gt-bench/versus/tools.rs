@@ -143,6 +143,30 @@ pub fn rotation(tools: &[Tool], round: usize) -> Vec<Tool> {
     order
 }
 
+/// The tools measured running a job (storm, accuracy): all but Scaphandre's top 5,
+/// which would show the job only when it is among them.
+pub const JOB_TOOLS: [Tool; 5] = [
+    Tool::Greentop,
+    Tool::ProcPoll,
+    Tool::ScaphAll,
+    Tool::CodeCarbon,
+    Tool::CodeCarbonLoad,
+];
+
+/// The tools of `tools` that can run here and `keep` accepts.
+pub fn runnable(tools: &[Tool], env: &Env, keep: impl Fn(Tool) -> bool) -> Vec<Tool> {
+    tools
+        .iter()
+        .copied()
+        .filter(|t| t.unavailable(env).is_none() && keep(*t))
+        .collect()
+}
+
+/// The progress line on stderr before one measurement.
+pub fn progress(block: &str, round: usize, rounds: usize, what: &str) {
+    eprintln!("{block}: round {} of {rounds}, {what}", round + 1);
+}
+
 /// Where a tool's stdout goes.
 pub enum Output {
     /// Discarded (the overhead runs).
