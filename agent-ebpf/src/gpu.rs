@@ -15,6 +15,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, ProbeContext, RetProbeContext},
 };
 
+use crate::rare;
+
 /// Sized by the loader; 16 Ki threads is only the object's default.
 #[map(name = "GPU_THREADS")]
 static GPU_THREADS: PerCpuHashMap<GpuThreadKey, GpuCounters> =
@@ -202,6 +204,7 @@ fn sync_enter() {
         .is_err()
     {
         stats(|s| s.untimed_syncs += 1);
+        rare::gpu_sync_full(tid);
     }
 }
 
@@ -246,6 +249,7 @@ fn count(hit: Hit) {
         .is_err()
     {
         stats(|s| s.dropped_hits += 1);
+        rare::gpu_threads_full(key.tid);
     }
 }
 

@@ -23,6 +23,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 
+use crate::rare;
 use crate::task::{Direct, Probed, TaskRead};
 
 #[map(name = "LEDGER_TABLES")]
@@ -131,6 +132,9 @@ fn on_switch_runtime<R: TaskRead>(
     if tid != 0 {
         let slice_start = (owner == prev as u64).then_some(base_ns);
         let tgid: u32 = R::read(prev, offsets.tgid);
+        if tgid == 0 {
+            rare::tgid_zero(tid);
+        }
         // A dead task's final switch leaves no entry to vouch for a successor.
         let owner = if prev_state & TASK_DEAD == 0 {
             prev as u64
@@ -330,5 +334,6 @@ fn charge_overflow(table: &mut CpuTable, parity: u32, tgid: u32, tid: u32, ns: u
     if LEDGER_OVERFLOW.insert(key, ns, BPF_NOEXIST.into()).is_err() {
         table.dropped_slices += 1;
         table.dropped_ns += ns;
+        rare::ledger_slice_dropped(tgid, tid, ns);
     }
 }

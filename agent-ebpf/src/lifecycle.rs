@@ -14,6 +14,7 @@ use aya_ebpf::{
 };
 
 use crate::ledger::{LEDGER_STATS, TASK_OFFSETS, flush_current, forget_current};
+use crate::rare;
 use crate::task::read_at;
 
 /// Sized by the loader from the CPU count.
@@ -106,6 +107,9 @@ fn on_fork(child: *const u8) -> u32 {
         ppid: (bpf_get_current_pid_tgid() >> 32) as u32,
         start_boottime_ns: read_at(child, offsets.start_boottime),
     };
+    if ids.child_tid == 0 && offsets.pid != 0 {
+        rare::fork_ids_unread(bpf_get_current_pid_tgid() as u32);
+    }
     emit(event_kind::FORK, ids)
 }
 
@@ -148,6 +152,7 @@ fn emit_event(kind: u32, ids: Ids, comm: Option<[u8; COMM_LEN]>) -> u32 {
             // SAFETY: this CPU's stats value.
             unsafe { (*stats).ringbuf_lost += 1 };
         }
+        rare::event_lost(kind, pid_tgid as u32);
         return 0;
     };
     let comm = comm.unwrap_or_else(|| bpf_get_current_comm().unwrap_or([0u8; COMM_LEN]));

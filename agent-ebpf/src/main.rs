@@ -2,7 +2,8 @@
 //! activity (libcuda uprobes, NVIDIA ioctls).
 //!
 //! Entry points are thin wrappers; the logic lives in `ledger`, `lifecycle` and `gpu`;
-//! `bench` holds the reference programs `cargo xtask bench ebpf` compares against.
+//! `rare` logs their rare events (aya-log); `bench` holds the reference programs
+//! `cargo xtask bench ebpf` compares against.
 #![no_std]
 #![no_main]
 
@@ -10,6 +11,7 @@ mod bench;
 mod gpu;
 mod ledger;
 mod lifecycle;
+mod rare;
 mod task;
 
 #[cfg(not(test))]

@@ -183,7 +183,7 @@ pub fn parse_args<C: clap::Parser>(bin: &str) -> C {
 
 /// A number within `range`; `noun` says what was expected, `unit` follows the value
 /// in the error (`0.01 s is outside 0.05..=3600.0`).
-fn number_in(
+pub(crate) fn number_in(
     text: &str,
     range: RangeInclusive<f64>,
     noun: &str,

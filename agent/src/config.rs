@@ -10,8 +10,38 @@ use crate::carbon::providers::ProviderConfig;
 use crate::carbon::{CarbonConfig, INTENSITY_RANGE, PUE_RANGE, resolve_region};
 use crate::cli::UsageError;
 
+/// Serde for an optional field of the table `$table`: written as `$raw`, read with
+/// the same parser as its command-line option, and refused with the key, the value
+/// and why. Shared by `[agent]` (agent.rs) and `[metrics]` (metrics.rs).
+macro_rules! checked {
+    ($table:literal, $module:ident, $key:literal, $type:ty, $raw:ty, $parse:expr, $show:expr) => {
+        mod $module {
+            use super::*;
+
+            pub fn serialize<S: Serializer>(
+                value: &Option<$type>,
+                s: S,
+            ) -> Result<S::Ok, S::Error> {
+                match value {
+                    Some(v) => <$raw>::serialize(&$show(v), s),
+                    None => s.serialize_none(),
+                }
+            }
+
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$type>, D::Error> {
+                let raw = <$raw>::deserialize(d)?;
+                $parse(&raw).map(Some).map_err(|e: String| {
+                    serde::de::Error::custom(format!("{}.{} = {raw:?}: {e}", $table, $key))
+                })
+            }
+        }
+    };
+}
+
 pub mod agent;
+pub mod metrics;
 pub use agent::AgentConfig;
+pub use metrics::{MetricsAddr, MetricsConfig};
 
 /// Values given on the command line: they win over the file's.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -96,6 +126,9 @@ pub struct Config {
     /// greentop-agent's log, socket and interval (`[agent]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentConfig>,
+    /// greentop-agent's Prometheus metrics (`[metrics]`, docs/metrics.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
     /// Idle power per package and GPU, written by `greentop calibrate`.
     #[serde(default)]
     pub calibration: Calibration,
@@ -233,6 +266,14 @@ impl Config {
         Ok(config)
     }
 
+    /// greentop-agent's options from the file: `[agent]`, with `[metrics]` in it.
+    pub fn agent_options(&self) -> AgentConfig {
+        AgentConfig {
+            metrics: self.metrics.clone().unwrap_or_default(),
+            ..self.agent.clone().unwrap_or_default()
+        }
+    }
+
     /// Parses TOML text, checking values the types cannot.
     pub fn parse(text: &str) -> Result<Config, ConfigProblem> {
         let config: Config = toml::from_str(text).map_err(|e| {
@@ -359,6 +400,9 @@ mod tests {
         assert_eq!(config.pue, Some(1.2));
         assert_eq!(config.calibration.package_idle_w.get(&0), Some(&12.5));
         assert_eq!(config.calibration.gpu_idle_w.get(&0), Some(&61.0));
+        let metrics = config.metrics.as_ref().expect("[metrics]");
+        assert_eq!(metrics.addr, MetricsAddr::parse("127.0.0.1:9911").ok());
+        assert_eq!((metrics.top_n, metrics.grace_s), (Some(20), Some(300.0)));
         assert_eq!(
             config
                 .electricitymaps
@@ -399,6 +443,11 @@ mod tests {
                 "calibration.package_idle_w.1 = 99999 W is outside 0.0..=5000.0",
             ),
             ("region = ", Some(1), "string values must be quoted"),
+            (
+                "[metrics]\naddr = \"9911\"\ntop_n = 0",
+                Some(3),
+                "metrics.top_n = 0: 0 is outside 1..=10000",
+            ),
         ];
         for &(text, line, wanted) in cases {
             let problem = Config::parse(text).unwrap_err();

@@ -16,7 +16,7 @@ use cgroup::CgroupFacts;
 use tree::Parent;
 
 /// Characters of a container id in its label, as `docker ps` shows them.
-const SHORT_CONTAINER_ID_LEN: usize = 12;
+pub const SHORT_CONTAINER_ID_LEN: usize = 12;
 
 /// Past this many entries a cache is cleared: a caller that never calls `forget`
 /// costs re-reads, not unbounded memory.
@@ -52,6 +52,24 @@ pub struct JobInfo {
     pub systemd_unit: Option<String>,
     /// pid of the process-tree root (the process itself or an ancestor).
     pub tree_root: Option<u32>,
+}
+
+/// The pod and container a cgroup path names (for metric labels): pure string work,
+/// the same rules as job resolution.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workload {
+    pub pod_uid: Option<String>,
+    /// `(runtime, full id)`.
+    pub container: Option<(String, String)>,
+}
+
+/// What `cgroup` (one `/proc/PID/cgroup` path) says about the pod and container.
+pub fn workload_of(cgroup: &str) -> Workload {
+    let facts = CgroupFacts::from_paths([cgroup]);
+    Workload {
+        pod_uid: facts.pod_uid,
+        container: facts.container,
+    }
 }
 
 /// Resolves and caches the job of each process; see the module doc.

@@ -13,6 +13,7 @@ pub mod interval;
 pub mod jobs;
 pub mod model;
 pub mod pipeline;
+pub mod privilege;
 pub mod probes;
 pub mod report;
 pub mod sinks;

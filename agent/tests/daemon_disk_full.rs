@@ -1,7 +1,8 @@
-//! greentop-agent with its log on a full file system (a 512 KiB tmpfs this test
-//! mounts; needs root): one clear error naming the segment, the loss counted in
-//! `system.sinks`, the socket serving on, no segment left damaged, and writing
-//! resumed once space is freed — every acknowledged interval reads back.
+//! greentop-agent with its log on a full file system (a 2 MiB tmpfs this test
+//! mounts, 256 KiB of it left for the log; needs root): one clear error naming the
+//! segment, the loss counted in `system.sinks`, the socket serving on, no segment
+//! left damaged, and writing resumed once space is freed — every acknowledged
+//! interval reads back.
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::channel;
 
@@ -24,9 +25,11 @@ fn a_full_disk_is_one_clear_error_the_socket_serves_on_and_writing_resumes() {
     let base = tempfile::tempdir().unwrap();
     let mnt = base.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let _fs = Tmpfs::mount(&mnt, "512k");
+    let _fs = Tmpfs::mount(&mnt, "2m");
     let filler = mnt.join("filler");
-    std::fs::write(&filler, vec![1u8; 192 << 10]).unwrap();
+    // Freeing it makes room for many Intervals however many processes a busy
+    // machine runs (an Interval with --threads can take tens of KiB).
+    std::fs::write(&filler, vec![1u8; 1792 << 10]).unwrap();
     let (log, sock) = (mnt.join("log"), base.path().join("agent.sock"));
     let args = [
         "--log-dir",

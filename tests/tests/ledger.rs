@@ -278,22 +278,55 @@ fn missing_btf_falls_back_to_raw_tracepoints_and_says_so() {
     assert_busy_child_measured(&mut ledger, "raw_tp");
 }
 
+/// Whether any process holds bpf_stats on through an fd.
+fn any_bpf_stats_fd() -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    procs.flatten().any(|p| {
+        std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf-stats")
+            })
+        })
+    })
+}
+
 #[test]
 fn own_cost_per_switch_is_reported_when_bpf_stats_are_on() {
     let mut ledger = ledger();
+    // The sysctl shows only its own setting: a process holding a BPF_ENABLE_STATS
+    // fd (`anon_inode:bpf-stats`, e.g. another session's gt-bench) turns them on too.
+    let stats_off = || {
+        std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "0")
+            && !any_bpf_stats_fd()
+    };
+    // Another program (a test or benchmark elsewhere on the machine) may turn
+    // bpf_stats on for a moment: an interval with it off at both ends can still have
+    // seen it on, so "nothing to report without it" must hold for one of a few.
     sample(&mut ledger);
-    let off = sample(&mut ledger);
+    let mut off_seen = Vec::new();
+    for _ in 0..10 {
+        let was_off = stats_off();
+        let off = sample(&mut ledger);
+        if was_off && stats_off() {
+            off_seen.push(off.health.ns_per_switch);
+            if off.health.ns_per_switch.is_none() {
+                break;
+            }
+        }
+    }
     let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("enable bpf_stats (root)");
     sample(&mut ledger);
     let mut child = spawn_load(&["pingpong", "0.5"]);
     child.wait().expect("pingpong");
     let on = sample(&mut ledger);
     drop(stats);
-    if std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "0")
-    {
-        assert_eq!(
-            off.health.ns_per_switch, None,
-            "nothing to report without bpf_stats"
+    if !off_seen.is_empty() {
+        assert!(
+            off_seen.contains(&None),
+            "nothing to report without bpf_stats: {off_seen:?}"
         );
     }
     let ns = on

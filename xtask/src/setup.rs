@@ -23,6 +23,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("procps", "ps"),
     ("util-linux", "setpriv"),
     ("gcc", "cc"),
+    // `promtool check metrics|config` on a live scrape and docs/deploy/prometheus.yml.
+    ("prometheus", "promtool"),
+    // `systemd-analyze verify` on docs/deploy/greentop-agent.service.
+    ("systemd", "systemd-analyze"),
 ];
 
 pub fn run() -> Result<()> {
@@ -181,12 +185,16 @@ fn commands_without_dpkg() -> Result<()> {
         .map(|(_, command)| *command)
         .collect();
     if missing.is_empty() {
-        println!("ok: tmux, ps, setpriv and cc already present (no dpkg; checked PATH)");
+        println!(
+            "ok: tmux, ps, setpriv, cc, promtool and systemd-analyze already present \
+             (no dpkg; checked PATH)"
+        );
         return Ok(());
     }
     bail!(
         "no dpkg here and these commands are missing: {}; install them with the \
-         system's package manager (Debian packages: tmux procps util-linux gcc)",
+         system's package manager (Debian packages: tmux procps util-linux gcc \
+         prometheus systemd)",
         missing.join(" ")
     )
 }

@@ -1,12 +1,13 @@
 //! greentop-agent's own options — the log directory with its rotation, retention
-//! and fsync policy, the socket, the interval — as one struct that is both the
-//! `[agent]` table of the config file and the daemon's command-line options (same
-//! names, same checks). The command line wins over the file.
+//! and fsync policy, the socket, the interval, the metrics — as one struct that is
+//! both the `[agent]` (and `[metrics]`) table of the config file and the daemon's
+//! command-line options (same names, same checks). The command line wins.
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::MetricsConfig;
 use crate::cli::{UsageError, parse_seconds};
 use crate::sinks::log::{FsyncPolicy, LogOptions, Retention};
 
@@ -62,6 +63,11 @@ pub struct AgentConfig {
     #[arg(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<bool>,
+    /// Prometheus metrics: `--metrics-*` on the command line, the `[metrics]`
+    /// table in the file (`Config::agent_options` puts it here).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub metrics: MetricsConfig,
 }
 
 impl AgentConfig {
@@ -81,6 +87,7 @@ impl AgentConfig {
             retain_age: self.retain_age.or(file.retain_age),
             fsync: self.fsync.or(file.fsync),
             threads: self.threads.or(file.threads),
+            metrics: self.metrics.or(&file.metrics),
         }
     }
 
@@ -215,34 +222,8 @@ pub fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
     }
 }
 
-/// Serde for an optional field: written as `$raw`, read with the same parser as
-/// its command-line option, and refused with the key, the value and why.
-macro_rules! checked {
-    ($module:ident, $key:literal, $type:ty, $raw:ty, $parse:expr, $show:expr) => {
-        mod $module {
-            use super::*;
-
-            pub fn serialize<S: Serializer>(
-                value: &Option<$type>,
-                s: S,
-            ) -> Result<S::Ok, S::Error> {
-                match value {
-                    Some(v) => <$raw>::serialize(&$show(v), s),
-                    None => s.serialize_none(),
-                }
-            }
-
-            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$type>, D::Error> {
-                let raw = <$raw>::deserialize(d)?;
-                $parse(&raw).map(Some).map_err(|e: String| {
-                    serde::de::Error::custom(format!("agent.{} = {raw:?}: {e}", $key))
-                })
-            }
-        }
-    };
-}
-
 checked!(
+    "agent",
     seconds,
     "interval_s",
     f64,
@@ -251,6 +232,7 @@ checked!(
     |s: &f64| *s
 );
 checked!(
+    "agent",
     rotate_size,
     "rotate_size",
     u64,
@@ -259,6 +241,7 @@ checked!(
     |b: &u64| format_size(*b)
 );
 checked!(
+    "agent",
     retain_size,
     "retain_size",
     u64,
@@ -267,6 +250,7 @@ checked!(
     |b: &u64| format_size(*b)
 );
 checked!(
+    "agent",
     rotate_age,
     "rotate_age",
     Duration,
@@ -275,6 +259,7 @@ checked!(
     show_span
 );
 checked!(
+    "agent",
     retain_age,
     "retain_age",
     Duration,
@@ -283,6 +268,7 @@ checked!(
     show_span
 );
 checked!(
+    "agent",
     fsync,
     "fsync",
     FsyncPolicy,

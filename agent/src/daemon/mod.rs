@@ -1,33 +1,39 @@
 //! greentop-agent's runtime. The driver ticks on a thread of its own (the pipeline
 //! is synchronous and makes blocking system calls) and puts each Interval in one
-//! bounded queue per output; the outputs — binary log, socket, stdout — are tokio
-//! tasks, so a slow one never delays the tick or another output. Signals are
-//! handled here: SIGTERM and SIGINT stop (the log's segment is synced and closed),
-//! SIGHUP reads the config again and reopens the log. Everything: docs/agent.md.
+//! bounded queue per output; the outputs — binary log, socket, stdout, Prometheus
+//! metrics — are tokio tasks, so a slow one never delays the tick or another
+//! output. Everything is opened (log, socket, metrics port, probes, counters)
+//! before the capabilities are dropped and the runtime starts. Signals are handled
+//! here: SIGTERM and SIGINT stop (the log's segment is synced and closed), SIGHUP
+//! reads the config again and reopens the log. Everything: docs/agent.md.
 mod log_task;
+mod metrics_task;
 mod outputs;
+mod start;
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::config::{AgentConfig, Config, Settings};
-use crate::driver::{Cadence, Control, Driver, Ended, spawn_with};
-use crate::pipeline::{Pipeline, PipelineOptions, open_ledger, open_sources};
+use crate::driver::Control;
+use crate::pipeline::PipelineOptions;
+use crate::privilege::{self, CapSet};
 use crate::sinks::json::JsonLines;
 use crate::sinks::log::LogWriter;
-use crate::sinks::notes::TrustNotes;
-use crate::sinks::queue::QueueSink;
 use crate::sinks::socket::{self, SocketFile, bind, group_id};
+use metrics_task::MetricsOutput;
 pub use outputs::{Outputs, Reloaded, sink_task};
+use start::{Tick, Ticking, start_driver};
 
 /// Intervals each output may fall behind by before the newest are dropped.
 pub const LOG_QUEUE: usize = 64;
 pub const SOCKET_QUEUE: usize = 64;
 pub const JSON_QUEUE: usize = 64;
+pub const METRICS_QUEUE: usize = 64;
 
 /// What the daemon is asked to do, as plain values.
 #[derive(Clone, Debug)]
@@ -42,6 +48,8 @@ pub struct DaemonOptions {
     pub threads: bool,
     /// JSON lines on stdout even when there is a log or a socket.
     pub json: bool,
+    /// Capabilities kept once everything is open (`--keep-capability`).
+    pub keep_capabilities: CapSet,
 }
 
 /// The options merged with the config file.
@@ -56,13 +64,12 @@ impl DaemonOptions {
     pub fn resolve(&self) -> anyhow::Result<Resolved> {
         let overrides = &self.pipeline.overrides;
         let config = Config::load_or_default(overrides.config.as_deref())?;
-        let mut agent = self
-            .agent
-            .or(config.agent.as_ref().unwrap_or(&AgentConfig::default()));
+        let mut agent = self.agent.or(&config.agent_options());
         if self.threads {
             agent.threads = Some(true);
         }
         agent.log_options()?;
+        agent.metrics.addr()?;
         let settings = Settings::merge(config, overrides, self.pipeline.procfs_root());
         Ok(Resolved { settings, agent })
     }
@@ -83,28 +90,61 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         Some(log) => Some(LogWriter::open(log).context("opening the log")?),
         None => None,
     };
+    let metrics = match resolved.agent.metrics.addr()? {
+        Some(addr) => Some(MetricsOutput::bind(addr, resolved.agent.metrics.options())?),
+        None => None,
+    };
+    // A signal during start-up waits for its handler instead of killing the agent.
+    let signals = start::SignalsHeld::hold()?;
+    let keep = opts.keep_capabilities;
+    let ticking = start_driver(&opts, &resolved, metrics.as_ref().map(|m| &m.metrics))?;
+    // The tick's thread has dropped its own; this is the last thread that holds any,
+    // and the runtime's threads, started next, inherit what it keeps.
+    let dropped = privilege::drop_to(keep).context("dropping capabilities")?;
+    tracing::info!("{dropped}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("greentop-agent")
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(opts, resolved, socket, log))
+    let opened = Opened {
+        socket,
+        log,
+        metrics,
+        signals,
+    };
+    runtime.block_on(serve(opts, resolved, opened, ticking))
+}
+
+/// What `run` opened before the capabilities were dropped.
+struct Opened {
+    socket: Option<(std::os::unix::net::UnixListener, SocketFile)>,
+    log: Option<LogWriter>,
+    metrics: Option<MetricsOutput>,
+    signals: start::SignalsHeld,
 }
 
 async fn serve(
     opts: DaemonOptions,
     resolved: Resolved,
-    socket: Option<(std::os::unix::net::UnixListener, SocketFile)>,
-    log: Option<LogWriter>,
+    opened: Opened,
+    ticking: Ticking,
 ) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    opened.signals.release();
     let (reload_tx, reload_rx) = watch::channel(Arc::new(resolved.agent.clone()));
     let mut outputs = Outputs::new(reload_rx);
+    let Opened {
+        socket,
+        log,
+        metrics,
+        ..
+    } = opened;
     let json = opts.json || (log.is_none() && socket.is_none());
-    // One line per output; a new one (metrics, …) is one more `outputs.spawn`.
+    // One line per output; a new one is one more `outputs.spawn`.
     if let Some(writer) = log {
         outputs.spawn("log", LOG_QUEUE, |inbox, reload| {
             log_task::run(writer, inbox, reload)
@@ -119,8 +159,20 @@ async fn serve(
         let stdout = JsonLines::new(std::io::stdout());
         outputs.spawn("json", JSON_QUEUE, |inbox, _| sink_task(stdout, inbox));
     }
-    let (control, done) = start_driver(&opts, &resolved, outputs.take_sinks()).await?;
-    let mut done = done;
+    if let Some(MetricsOutput { metrics, listener }) = metrics {
+        outputs.spawn("metrics", METRICS_QUEUE, |inbox, _| {
+            metrics_task::run(listener, metrics, inbox)
+        });
+    }
+    // The tick starts writing to the queues now.
+    let Ticking {
+        control,
+        mut done,
+        sinks,
+    } = ticking;
+    if sinks.send(outputs.take_sinks()).is_err() {
+        anyhow::bail!("the tick thread ended before it started");
+    }
     let mut current = resolved;
     let mut failed = None;
     let ended = loop {
@@ -145,55 +197,7 @@ async fn serve(
     }
 }
 
-type Done = oneshot::Receiver<Result<Ended, crate::driver::DriverError>>;
-
-/// Opens the pipeline and starts ticking on a thread of its own.
-async fn start_driver(
-    opts: &DaemonOptions,
-    resolved: &Resolved,
-    sinks: Vec<QueueSink>,
-) -> anyhow::Result<(Sender<Control<Pipeline>>, Done)> {
-    let (control_tx, control_rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = oneshot::channel();
-    let (pipeline_opts, settings) = (opts.pipeline.clone(), resolved.settings.clone());
-    let threads = resolved.agent.threads.unwrap_or(false);
-    let cadence = Cadence::every(resolved.agent.interval())
-        .count(opts.count)
-        .control(control_rx);
-    let body = move |pipeline| {
-        let mut driver = Driver::new(pipeline)
-            .threads(threads)
-            .keep_going()
-            .sink(TrustNotes::new("greentop-agent"));
-        for sink in sinks {
-            driver.push(Box::new(sink), true);
-        }
-        let result = driver.run(cadence);
-        let closed = driver.finish();
-        let _ = done_tx.send(result.and_then(|ended| closed.map(|()| ended)));
-    };
-    // Opening loads the probes (a second or two): not on an async worker.
-    tokio::task::spawn_blocking(move || {
-        spawn_with("tick", move || open(&pipeline_opts, settings), body)
-    })
-    .await??;
-    Ok((control_tx, done_rx))
-}
-
-/// The pipeline, with what it says about itself at start on stderr.
-fn open(opts: &PipelineOptions, settings: Settings) -> anyhow::Result<Pipeline> {
-    let sources = open_sources(&opts.sources)?;
-    let pipeline = Pipeline::new(open_ledger(opts)?, sources, settings)?;
-    if let Some(note) = pipeline.ledger().fidelity().note() {
-        tracing::warn!("{note}");
-    }
-    for line in pipeline.sources().startup_lines() {
-        tracing::info!("{line}");
-    }
-    Ok(pipeline)
-}
-
-fn stop(control: &Sender<Control<Pipeline>>, why: &str) {
+fn stop(control: &Sender<Control<Tick>>, why: &str) {
     tracing::info!("{why}: stopping");
     let _ = control.send(Control::Stop);
 }
@@ -204,7 +208,7 @@ fn stop(control: &Sender<Control<Pipeline>>, why: &str) {
 fn reload(
     opts: &DaemonOptions,
     current: Resolved,
-    control: &Sender<Control<Pipeline>>,
+    control: &Sender<Control<Tick>>,
     reload_tx: &watch::Sender<Reloaded>,
 ) -> Resolved {
     let next = match opts.resolve() {
@@ -215,27 +219,28 @@ fn reload(
         }
     };
     let settings = next.settings.clone();
-    let _ = control.send(Control::Apply(Box::new(move |pipeline: &mut Pipeline| {
-        if let Err(err) = pipeline.reconfigure(settings) {
+    let _ = control.send(Control::Apply(Box::new(move |tick: &mut Tick| {
+        if let Err(err) = tick.source.reconfigure(settings) {
             tracing::error!("SIGHUP: {err:#}; keeping the running carbon settings");
         }
     })));
     if next.agent.interval() != current.agent.interval() {
         let _ = control.send(Control::Period(next.agent.interval()));
     }
-    let fixed = (
-        &next.agent.socket,
-        &next.agent.socket_group,
-        next.agent.threads,
-    );
-    if fixed
-        != (
-            &current.agent.socket,
-            &current.agent.socket_group,
-            current.agent.threads,
-        )
-    {
-        tracing::warn!("SIGHUP: the socket, its group and threads change only with a restart");
+    let fixed = |agent: &AgentConfig| {
+        let AgentConfig {
+            socket,
+            socket_group,
+            threads,
+            metrics,
+            ..
+        } = agent.clone();
+        (socket, socket_group, threads, metrics)
+    };
+    if fixed(&next.agent) != fixed(&current.agent) {
+        tracing::warn!(
+            "SIGHUP: the socket, its group, threads and the metrics change only with a restart"
+        );
     }
     reload_tx.send_replace(Arc::new(next.agent.clone()));
     tracing::info!("SIGHUP: configuration read again, log reopened");

@@ -10,7 +10,7 @@ use super::{
     SourceError,
 };
 use crate::topology::{self, Topology};
-use zones::{ZoneDir, find_zone_dirs, read_u64};
+use zones::{CounterFile, ZoneDir, find_zone_dirs, read_u64};
 
 /// Hint given when `energy_uj` cannot be read for lack of privilege.
 pub const PERMISSION_HINT: &str =
@@ -32,7 +32,9 @@ pub const PERMISSION_HINT: &str =
 /// `intel-rapl` names, usually without `dram`, and need nothing special.
 ///
 /// Opening takes the baseline; each `read` returns the energy since the previous one,
-/// wraparound undone with `max_energy_range_uj` (see [`counter_delta_uj`]).
+/// wraparound undone with `max_energy_range_uj` (see [`counter_delta_uj`]). Each
+/// `energy_uj` stays open from the start, so the agent still reads it after it has
+/// dropped the privilege that opened it (docs/deploy/README.md#capabilities).
 #[derive(Debug)]
 pub struct RaplSource {
     zones: Vec<Zone>,
@@ -49,7 +51,8 @@ struct Zone {
     /// The zone's `name` file, e.g. `package-0`, `dram`.
     zone_name: String,
     dir: PathBuf,
-    energy_path: PathBuf,
+    /// `energy_uj`, kept open (see [`CounterFile`]).
+    energy: CounterFile,
     max_range_uj: Option<u64>,
     /// The last raw value read successfully, the base of the next delta.
     last_raw_uj: u64,
@@ -150,7 +153,7 @@ impl EnergySource for RaplSource {
 
 impl Zone {
     fn read_delta(&mut self, text_buf: &mut String) -> DomainEnergy {
-        let (energy_uj, note, read) = match read_u64(&self.energy_path, text_buf) {
+        let (energy_uj, note, read) = match self.energy.read_u64(text_buf) {
             Ok(raw_uj) => {
                 let prev_uj = std::mem::replace(&mut self.last_raw_uj, raw_uj);
                 match counter_delta_uj(prev_uj, raw_uj, self.max_range_uj) {
@@ -167,7 +170,7 @@ impl Zone {
                         0,
                         Some(format!(
                             "{}: {err}; counted 0 for this interval",
-                            self.energy_path.display()
+                            self.energy.path.display()
                         )),
                         ReadKind::Backwards {
                             prev_uj,
@@ -200,7 +203,7 @@ impl Zone {
             Some(max_uj) => format!("max_energy_range_uj {max_uj}"),
             None => "no max_energy_range_uj (a wrap is reported, not undone)".to_string(),
         };
-        let readable = match std::fs::read_to_string(&self.energy_path) {
+        let readable = match std::fs::read_to_string(&self.energy.path) {
             Ok(_) => "energy_uj readable".to_string(),
             Err(err) => format!("energy_uj unreadable now ({err})"),
         };
@@ -246,8 +249,8 @@ fn open_zone(
             name_path.display()
         )));
     };
-    let energy_path = dir.path.join("energy_uj");
-    let last_raw_uj = read_u64(&energy_path, text_buf)?;
+    let mut energy = CounterFile::open(&dir.path.join("energy_uj"))?;
+    let last_raw_uj = energy.read_u64(text_buf)?;
     let range_path = dir.path.join("max_energy_range_uj");
     let (max_range_uj, note) = match read_u64(&range_path, text_buf) {
         Ok(max_uj) => (Some(max_uj), None),
@@ -267,7 +270,7 @@ fn open_zone(
         },
         zone_name,
         dir: dir.path.clone(),
-        energy_path,
+        energy,
         max_range_uj,
         last_raw_uj,
     };

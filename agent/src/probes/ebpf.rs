@@ -20,6 +20,7 @@ use super::{
 use crate::topology::Topology;
 
 mod drain;
+mod log;
 mod sys;
 pub use sys::boottime_ns;
 use sys::{run_on_cpu, wait_for_running_programs};
@@ -42,6 +43,8 @@ pub struct EbpfLedger {
     events: RingBuf<MapData>,
     /// GPU probes (their maps, too, go before the links); `None` when off.
     gpu: Option<GpuProbes>,
+    /// The programs' rare-event log lines, written out at each tick.
+    log: Option<log::EbpfLog>,
     _probes: LoadedProbes,
     fidelity: Fidelity,
     topology: Topology,
@@ -88,6 +91,7 @@ impl EbpfLedger {
             probes.gpu.clone(),
         )?;
         let topology = Topology::read(&opts.sysfs_root, possible_cpus);
+        let log = log::EbpfLog::init(&mut probes.ebpf);
         let mut ledger = EbpfLedger {
             tables,
             epoch_map,
@@ -96,6 +100,7 @@ impl EbpfLedger {
             stats,
             events,
             gpu,
+            log,
             _probes: probes,
             fidelity,
             topology,
@@ -347,6 +352,9 @@ impl CpuLedger for EbpfLedger {
         let health = self.health(losses)?;
         let processes = self.build_processes();
         self.tasks.end_tick();
+        if let Some(log) = &mut self.log {
+            log.flush();
+        }
         Ok(LedgerSample {
             interval,
             cpus,

@@ -1,9 +1,11 @@
 //! Sinks: where each tick's `Interval` goes. One small trait, one file per sink —
-//! JSON lines (`json.rs`), the binary log (`log/`), and the frame codec the log and
-//! the socket share (`frame.rs`); `totals.rs` is the running sums consumers keep.
+//! JSON lines (`json.rs`), the binary log (`log/`), Prometheus metrics (`metrics/`),
+//! and the frame codec the log and the socket share (`frame.rs`); `totals.rs` is
+//! the running sums consumers keep.
 pub mod frame;
 pub mod json;
 pub mod log;
+pub mod metrics;
 pub mod notes;
 pub mod queue;
 pub mod socket;

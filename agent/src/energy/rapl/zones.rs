@@ -1,5 +1,7 @@
 //! Finding `intel-rapl` zone directories in a powercap tree, and reading their numbers.
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
 use super::map_read_error;
@@ -94,16 +96,75 @@ fn zone_dir(name: &str, path: PathBuf) -> Option<ZoneDir> {
     })
 }
 
+/// A counter file read at every interval, by path, as sysfs wants (each open
+/// produces the attribute afresh). `energy_uj` is root-only (0400) since
+/// CVE-2020-8694: the fd opened at start, while the agent still held the privilege,
+/// is kept, and read with `pread` at offset 0 (which makes sysfs produce the value
+/// again) once opening by path is refused — after the agent dropped its privileges.
+/// A FIFO (the tests' fixture counters, one value per open) is never kept open.
+#[derive(Debug)]
+pub(super) struct CounterFile {
+    pub path: PathBuf,
+    file: Option<File>,
+}
+
+impl CounterFile {
+    pub fn open(path: &Path) -> Result<CounterFile, SourceError> {
+        let meta = std::fs::metadata(path).map_err(|err| map_read_error(path, err))?;
+        let file = if meta.file_type().is_fifo() {
+            None
+        } else {
+            Some(File::open(path).map_err(|err| map_read_error(path, err))?)
+        };
+        Ok(CounterFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// The number in the file now, through `text_buf`: by path, or through the fd
+    /// opened at start when the path is refused for lack of permission.
+    pub fn read_u64(&mut self, text_buf: &mut String) -> Result<u64, SourceError> {
+        match (read_u64(&self.path, text_buf), &self.file) {
+            (Err(SourceError::PermissionDenied { .. }), Some(file)) => {
+                read_kept(file, &self.path, text_buf)
+            }
+            (result, _) => result,
+        }
+    }
+}
+
+/// Reads a kept sysfs fd from offset 0.
+fn read_kept(file: &File, path: &Path, text_buf: &mut String) -> Result<u64, SourceError> {
+    let mut bytes = [0u8; 64];
+    let mut len = 0;
+    while len < bytes.len() {
+        match file.read_at(&mut bytes[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(map_read_error(path, err)),
+        }
+    }
+    text_buf.clear();
+    text_buf.push_str(&String::from_utf8_lossy(&bytes[..len]));
+    parse_u64(path, text_buf)
+}
+
+fn parse_u64(path: &Path, text_buf: &str) -> Result<u64, SourceError> {
+    text_buf.trim().parse().map_err(|_| SourceError::Parse {
+        path: path.to_path_buf(),
+        text: text_buf.trim().to_string(),
+    })
+}
+
 /// Reads a decimal number from a sysfs file into the reused `text_buf`.
 pub(super) fn read_u64(path: &Path, text_buf: &mut String) -> Result<u64, SourceError> {
     text_buf.clear();
     std::fs::File::open(path)
         .and_then(|mut file| file.read_to_string(text_buf))
         .map_err(|err| map_read_error(path, err))?;
-    text_buf.trim().parse().map_err(|_| SourceError::Parse {
-        path: path.to_path_buf(),
-        text: text_buf.trim().to_string(),
-    })
+    parse_u64(path, text_buf)
 }
 
 #[cfg(test)]
