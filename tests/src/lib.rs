@@ -7,9 +7,12 @@ use agent::probes::ebpf::EbpfLedger;
 use agent::probes::loader::{LoadOptions, error_chain};
 use agent::probes::{CpuLedger, LedgerSample, ProcessSample};
 
+pub mod benchkit;
 pub mod cuda;
+pub mod idle;
 pub mod pid;
 pub mod policy;
+pub mod procpoll;
 pub mod wakers;
 
 /// Path of the workload generator built with this package: integration tests run

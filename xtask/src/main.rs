@@ -32,9 +32,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark; without a target, list the targets.
+    /// Run every benchmark and write the table into docs/benchmarks.md; with a
+    /// target, run that one (`list` lists them).
     Bench {
-        /// Benchmark target, e.g. `ebpf`.
+        /// Benchmark target, e.g. `ebpf`, or `list`.
         target: Option<String>,
         /// Extra arguments for the benchmark binary.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

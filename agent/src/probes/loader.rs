@@ -102,10 +102,28 @@ pub struct LoadedProbes {
 }
 
 /// Loads and attaches the ledger and lifecycle programs.
+///
+/// Start-up memory: the kernel's BTF is read once (5.5 MB on 6.18) for the
+/// `task_struct` and fd-table offsets and parsed by aya from that same blob (9 MB
+/// parsed), and aya's loader, which parses `/sys/kernel/btf/vmlinux` for itself when
+/// made, is made and its copy dropped before ours is parsed: one parsed BTF at a time.
+/// Freed heap goes back to the system once the probes are attached.
 pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
+    let probes = load_once_parsed(opts);
+    trim_heap();
+    probes
+}
+
+fn load_once_parsed(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
     let mut notes = Vec::new();
     let btf_path = opts.sysfs_root.join("kernel/btf/vmlinux");
-    let btf = match Btf::parse_file(&btf_path, Endianness::default()) {
+    let blob = btf::read_btf(&btf_path).map_err(|err| err.to_string());
+    let parsed = blob
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|blob| Btf::parse(blob, Endianness::default()).map_err(|err| err.to_string()));
+    // Made before the loader, which borrows it.
+    let btf: Option<Btf> = match parsed {
         Ok(btf) => Some(btf),
         Err(err) => {
             notes.push(format!(
@@ -115,14 +133,20 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
             None
         }
     };
-    let offsets = task_offsets_for(opts, btf.is_some(), &btf_path, &mut notes);
-    let files = gpu_file_offsets(btf.is_some(), &btf_path);
-    let probes = load_with(opts, btf.as_ref(), (offsets, files.clone()), notes.clone())?;
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    let blob = blob.ok().filter(|_| btf.is_some());
+    let offsets = task_offsets_for(opts, blob.as_deref(), &mut notes);
+    let files = gpu_file_offsets(blob.as_deref());
+    drop(blob);
+    let parts = (offsets, files.clone());
+    let probes = load_with(loader, opts, btf.as_ref(), parts, notes.clone())?;
     if probes.attach != "tracepoint" || !offsets.runtime_ledger() {
         return Ok(probes);
     }
     // The classic tracepoint gives no task pointers to read runtimes from: load again
     // with every program on the clock, so the flush and exits agree with the switch.
+    // (A second loader parses BTF once more: only on kernels without raw tracepoints.)
     drop(probes);
     notes.push(clock_note(
         "sched_switch is hooked by a classic tracepoint, which carries no task pointers",
@@ -131,35 +155,36 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProbes, LoadError> {
         sum_exec_runtime: 0,
         ..offsets
     };
-    load_with(opts, btf.as_ref(), (clock, files), notes)
+    load_with(EbpfLoader::new(), opts, btf.as_ref(), (clock, files), notes)
+}
+
+/// Returns the heap start-up freed (BTF, the object's relocations) to the system.
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The `task_struct` offsets from BTF, with the runtime offset only where the runtime
 /// ledger can run; what is missing, and why, goes to `notes`.
 fn task_offsets_for(
     opts: &LoadOptions,
-    have_btf: bool,
-    btf_path: &Path,
+    blob: Option<&[u8]>,
     notes: &mut Vec<String>,
 ) -> TaskOffsets {
-    if !have_btf {
+    let Some(blob) = blob else {
         notes.push(clock_note("no kernel BTF to find it in"));
         return TaskOffsets::default();
-    }
-    let blob = match btf::read_btf(btf_path) {
-        Ok(blob) => blob,
-        Err(err) => {
-            notes.push(clock_note(&format!("task_struct offsets unknown ({err})")));
-            return TaskOffsets::default();
-        }
     };
-    let mut offsets = btf::task_offsets(&blob).unwrap_or_else(|err| {
+    let mut offsets = btf::task_offsets(blob).unwrap_or_else(|err| {
         notes.push(format!(
             "task_struct offsets unknown ({err}): forks carry no child ids"
         ));
         TaskOffsets::default()
     });
-    match btf::runtime_offset(&blob) {
+    match btf::runtime_offset(blob) {
         Ok(_) if opts.clock_ledger => notes.push(clock_note("the clock ledger was asked for")),
         Ok(_) if offsets.pid == 0 => notes.push(clock_note("task_struct.pid is unknown")),
         Ok(offset) => offsets.sum_exec_runtime = offset,
@@ -176,9 +201,10 @@ fn clock_note(reason: &str) -> String {
 }
 
 /// Loads the object with the task (and fd-table) offsets and attaches every probe.
-fn load_with(
+fn load_with<'btf>(
+    loader: EbpfLoader<'btf>,
     opts: &LoadOptions,
-    btf: Option<&Btf>,
+    btf: Option<&'btf Btf>,
     (offsets, files): (TaskOffsets, Result<FileOffsets, String>),
     mut notes: Vec<String>,
 ) -> Result<LoadedProbes, LoadError> {
@@ -195,7 +221,8 @@ fn load_with(
         .next_power_of_two()
         - 1;
     let file_offsets = files.clone().unwrap_or_default();
-    let mut loader = EbpfLoader::new();
+    // A loader that may borrow locals too (the globals' values).
+    let mut loader: EbpfLoader<'_> = loader;
     size_gpu_maps(&mut loader, &file_offsets, pid_max);
     let mut ebpf = loader
         .btf(btf)

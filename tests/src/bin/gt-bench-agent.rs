@@ -1,14 +1,15 @@
-//! `gt-bench-agent [SECS] [RUNS]`: greentop-agent as a daemon at a 1 s interval
+//! `gt-bench-agent [SECS] [RUNS] [--json FILE]`: greentop-agent as a daemon at a 1 s interval
 //! (real eBPF ledger; needs root), side by side in each run:
 //!
 //! - A: JSON lines to /dev/null (what the agent did before it was a daemon);
 //! - B: the binary log (fsync every second) and the socket with one client.
 //!
 //! For each, the agent's CPU time over SECS (default 60) after a 3 s start, as %
-//! of one CPU (utime + stime from /proc/PID/stat); for B, the tick-to-socket
+//! of one CPU (its CPU-time clock); for B, the tick-to-socket
 //! latency: the client's receive time minus the Interval's `ts` (stamped when the
 //! pipeline built it; milliseconds, so each figure may read up to 1 ms high).
-//! RUNS (default 3) runs, medians printed last.
+//! RUNS (default 3) runs, medians printed last; `--json FILE` writes them as one
+//! block of `cargo xtask bench`'s table.
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use agent::sinks::socket::stream::IntervalStream;
 use anyhow::Context;
+use greentop_tests::benchkit::table::{Block, num};
+use greentop_tests::benchkit::{median, process_cpu_ns};
 
 /// Killed and reaped when dropped.
 struct Agent(Child);
@@ -39,15 +42,9 @@ fn agent_binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// utime + stime of a process, seconds.
+/// CPU time of a process, seconds.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = &stat[stat.rfind(')').context("stat")? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
+    Ok(process_cpu_ns(pid).context("the agent's CPU clock")? as f64 / 1e9)
 }
 
 /// The agent's CPU % of one CPU over `secs`, and the client's latencies (ms).
@@ -89,11 +86,6 @@ fn measure(args: &[&str], secs: u64, socket: Option<&Path>) -> anyhow::Result<(f
     Ok((100.0 * used / secs as f64, latencies))
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let at = ((values.len() as f64 - 1.0) * p).round() as usize;
@@ -101,9 +93,19 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "agent").collect();
-    let secs: u64 = args.first().map_or(Ok(60), |s| s.parse())?;
-    let runs: usize = args.get(1).map_or(Ok(3), |s| s.parse())?;
+    let mut args: Vec<String> = std::env::args().skip(1).filter(|a| a != "agent").collect();
+    let json = match args.iter().position(|a| a == "--json") {
+        Some(at) => {
+            anyhow::ensure!(at + 1 < args.len(), "--json needs a FILE");
+            let path = args.remove(at + 1);
+            args.remove(at);
+            Some(path)
+        }
+        None => None,
+    };
+    let secs: u64 = args.first().map_or(Ok(60), |s| s.parse()).context("SECS")?;
+    let runs: usize = args.get(1).map_or(Ok(3), |s| s.parse()).context("RUNS")?;
+    let load_before = greentop_tests::benchkit::load_average();
     let dir = tempfile::tempdir()?;
     let (mut json_cpu, mut daemon_cpu, mut all) = (Vec::new(), Vec::new(), Vec::new());
     println!("run  json→/dev/null CPU%  log+socket CPU%  ratio  latency ms: median  p99  max  (n)");
@@ -119,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         ];
         let (b, mut lat) = measure(&b_args, secs, Some(&sock))?;
         let n = lat.len();
-        let (med, p99) = (median(&mut lat), percentile(&mut lat, 0.99));
+        let (med, p99) = (median(&lat), percentile(&mut lat, 0.99));
         let max = lat.iter().copied().fold(f64::NAN, f64::max);
         println!(
             "{run:>3}  {a:>19.2}  {b:>15.2}  {:>5.2}  {med:>19.2}  {p99:>4.2}  {max:>4.2}  ({n})",
@@ -129,13 +131,60 @@ fn main() -> anyhow::Result<()> {
         daemon_cpu.push(b);
         all.extend(lat);
     }
-    let (a, b) = (median(&mut json_cpu), median(&mut daemon_cpu));
+    let (a, b) = (median(&json_cpu), median(&daemon_cpu));
+    let ratios: Vec<f64> = daemon_cpu
+        .iter()
+        .zip(&json_cpu)
+        .map(|(b, a)| b / a)
+        .collect();
+    let latency = [median(&all), percentile(&mut all, 0.99)];
     println!(
         "median  JSON {a:.2} %  log+socket {b:.2} %  ratio {:.2}  latency median {:.2} ms, p99 {:.2} ms over {} intervals",
-        b / a,
-        median(&mut all),
-        percentile(&mut all, 0.99),
+        median(&ratios),
+        latency[0],
+        latency[1],
         all.len()
     );
+    if let Some(path) = json {
+        let mut block = Block::new(
+            "The daemon's outputs",
+            &format!("cargo xtask bench agent {secs} {runs}"),
+            &["figure", "median", "target"],
+        );
+        block.load_before = load_before;
+        block.row(vec![
+            "greentop-agent, JSON lines to /dev/null".into(),
+            format!("{} % of one core", num(a, 2)),
+            String::new(),
+        ]);
+        block.row(vec![
+            "greentop-agent, binary log (fsync 1 s) + socket with one client".into(),
+            format!("{} % of one core", num(b, 2)),
+            String::new(),
+        ]);
+        block.row(vec![
+            "log+socket / JSON lines, same round".into(),
+            num(median(&ratios), 2),
+            String::new(),
+        ]);
+        block.row(vec![
+            "tick to socket client".into(),
+            format!(
+                "{} ms (p99 {} ms, {} intervals)",
+                num(latency[0], 2),
+                num(latency[1], 2),
+                all.len()
+            ),
+            String::new(),
+        ]);
+        block.note(format!(
+            "{runs} rounds; in each, the agent at a 1 s interval with its real eBPF ledger, \
+             its CPU-time clock over {secs} s after a 3 s start, first printing JSON lines \
+             to /dev/null, then writing the log and serving the socket. Latency: the \
+             client's receive time minus the Interval's `ts` (milliseconds, so up to 1 ms high)."
+        ));
+        std::fs::write(&path, serde_json::to_string_pretty(&[block])?)
+            .with_context(|| format!("writing {path}"))?;
+    }
     Ok(())
 }

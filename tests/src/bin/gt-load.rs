@@ -4,7 +4,8 @@
 //! `gt-load threads N SECS`       N named threads (`worker-I`), each spinning until it
 //!                                has used SECS of CPU time
 //! `gt-load burst N MS`           N children in turn, each `busy-ms MS`; prints the
-//!                                children's CPU ns from getrusage(RUSAGE_CHILDREN)
+//!                                children's CPU ns from getrusage(RUSAGE_CHILDREN),
+//!                                then `pids P1 P2 …`
 //! `gt-load busy-ms MS`           spin for MS milliseconds of own CPU time
 //! `gt-load pingpong SECS`        two threads bouncing a byte over pipes (context switches)
 //! `gt-load wakers N SECS US HZ [--gated]`
@@ -16,12 +17,14 @@
 //!                                prints `ready` once a second thread waits for a
 //!                                line on stdin; on it, that thread execs `busy-ms MS`
 //!                                (neither thread runs until then)
+//! `gt-load sleepers N SECS`      N forked processes blocked in a sleep for SECS
+//! `gt-load idle-threads N SECS`  one process with N threads blocked in a sleep for SECS
 //! `gt-load policy fifo|deadline MODE ARGS…`
 //!                                MODE run as a SCHED_FIFO or SCHED_DEADLINE task
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use greentop_tests::{policy, wakers};
+use greentop_tests::{idle, policy, wakers};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +45,10 @@ fn dispatch(args: &[String]) {
         Some("pingpong") => pingpong(Duration::from_secs_f64(num(1))),
         Some("thread-exec") => thread_exec(num(1)),
         Some("thread-exec-when-told") => thread_exec_when_told(num(1)),
+        Some("sleepers") => idle::sleepers(num(1) as usize, Duration::from_secs_f64(num(2))),
+        Some("idle-threads") => {
+            idle::threads(num(1) as usize, Duration::from_secs_f64(num(2)));
+        }
         Some("wakers") => {
             let plan = wakers::Plan {
                 processes: num(1) as usize,
@@ -73,7 +80,8 @@ fn dispatch(args: &[String]) {
 fn usage() -> ! {
     eprintln!(
         "usage: gt-load busy SECS | busy-ms MS | threads N SECS | burst N MS | pingpong SECS \
-         | thread-exec MS | thread-exec-when-told MS | wakers N SECS US HZ [--gated] | policy fifo|deadline MODE ARGS..."
+         | thread-exec MS | thread-exec-when-told MS | wakers N SECS US HZ [--gated] \
+         | sleepers N SECS | idle-threads N SECS | policy fifo|deadline MODE ARGS..."
     );
     std::process::exit(2)
 }
@@ -125,12 +133,14 @@ fn threads(n: usize, cpu: Duration) {
 
 fn burst(n: usize, ms: f64) {
     let exe = std::env::current_exe().expect("current_exe");
+    let mut pids = Vec::with_capacity(n);
     for _ in 0..n {
-        let status = std::process::Command::new(&exe)
+        let mut child = std::process::Command::new(&exe)
             .args(["busy-ms", &ms.to_string()])
-            .status()
+            .spawn()
             .expect("spawn child");
-        assert!(status.success());
+        pids.push(child.id().to_string());
+        assert!(child.wait().expect("wait child").success());
     }
     // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -141,6 +151,7 @@ fn burst(n: usize, ms: f64) {
         "children_cpu_ns {}",
         ns(usage.ru_utime) + ns(usage.ru_stime)
     );
+    println!("pids {}", pids.join(" "));
 }
 
 fn thread_exec(ms: f64) {

@@ -1,10 +1,14 @@
-//! `gt-bench-tui [FRAMES]` (`cargo xtask bench tui`): the live view's costs.
+//! `gt-bench-tui [FRAMES] [--rounds N] [--json FILE]` (`cargo xtask bench tui`): the
+//! live view's costs.
 //!
 //! 1. Render time per frame of the whole screen for 2,000 processes at 200×60 into a
 //!    ratatui `TestBackend` (layout, widgets and the buffer diff; no terminal I/O),
 //!    and the time to apply one 2,000-process Interval (`update`). Target: ≤ 2 ms.
 //! 2. Steady-state CPU of the real `greentop` (probes, pipeline and view) at a 1 s
-//!    refresh in a 120×40 tmux pane, from /proc/PID/stat over 20 s (needs root, tmux).
+//!    refresh in a 120×40 tmux pane: its CPU-time clock over N rounds (default 5) of
+//!    8 s after a 5 s warm-up, the median (needs root, tmux).
+//!
+//! `--json FILE` writes both as one block of `cargo xtask bench`'s table.
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,13 +22,67 @@ use ratatui::backend::TestBackend;
 
 const PROCESSES: u32 = 2_000;
 
+/// Seconds per CPU round.
+const ROUND_S: u64 = 8;
+
 fn main() -> anyhow::Result<()> {
-    let frames: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|at| args.get(at + 1))
+    };
+    let frames: usize = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
         .map_or(Ok(300), |s| s.parse())
         .context("FRAMES")?;
-    render_bench(frames)?;
-    cpu_bench()
+    let rounds: usize = option("--rounds")
+        .map_or(Ok(5), |s| s.parse())
+        .context("--rounds")?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let render = render_bench(frames)?;
+    let cpu = cpu_bench(rounds)?;
+    if let Some(path) = option("--json") {
+        let block = json_block(&load, frames, &render, rounds, cpu);
+        std::fs::write(path, serde_json::to_string_pretty(&[block])?)
+            .with_context(|| format!("writing {path}"))?;
+    }
+    Ok(())
+}
+
+/// One block of `cargo xtask bench`'s table (`greentop_tests::benchkit::table::Block`).
+fn json_block(
+    load: &str,
+    frames: usize,
+    render: &[f64; 3],
+    rounds: usize,
+    cpu_pct: f64,
+) -> serde_json::Value {
+    let load: Vec<f64> = load
+        .split_whitespace()
+        .take(3)
+        .map(|l| l.parse().unwrap_or(f64::NAN))
+        .collect();
+    let met = |ok: bool| if ok { "met" } else { "missed" };
+    serde_json::json!({
+        "title": "Live view",
+        "command": "cargo xtask bench tui",
+        "load_before": load,
+        "header": ["figure", "median", "target"],
+        "rows": [
+            ["frame render, 2,000 rows at 200×60", format!("{:.0} µs (p95 {:.0} µs)", render[0], render[1]),
+             format!("≤ 2,000 µs: {}", met(render[0] <= 2000.0))],
+            ["applying one 2,000-process Interval", format!("{:.0} µs", render[2]), String::new()],
+            ["whole `greentop -d 1` in a tmux pane", format!("{cpu_pct:.2} % of one core"), String::new()],
+        ],
+        "notes": [format!(
+            "Render: median and 95th percentile of {frames} frames into a ratatui TestBackend \
+             (layout, widgets, buffer diff; no terminal I/O). CPU: the real greentop (probes, \
+             pipeline, view) at 1 s refresh in a 120×40 tmux pane, its CPU-time clock over \
+             {rounds} rounds of {ROUND_S} s after a 5 s warm-up, the median."
+        )],
+    })
 }
 
 /// The fixture interval with 2,000 processes of varied names, jobs and power.
@@ -47,7 +105,8 @@ fn big_interval(tick: u32) -> Interval {
     interval
 }
 
-fn render_bench(frames: usize) -> anyhow::Result<()> {
+/// Median and p95 µs per frame, median µs per applied Interval.
+fn render_bench(frames: usize) -> anyhow::Result<[f64; 3]> {
     let mut app = App::new(1.0, OWN_PID, true);
     let mut update_us = Vec::new();
     for tick in 1..=5 {
@@ -65,16 +124,20 @@ fn render_bench(frames: usize) -> anyhow::Result<()> {
         terminal.draw(|frame| frame.render_widget(Screen(&app), frame.area()))?;
         frame_us.push(start.elapsed().as_secs_f64() * 1e6);
     }
-    println!(
-        "render 200x60, {PROCESSES} processes: median {:.0} us/frame, p95 {:.0} us (target <= 2000 us); apply Interval: median {:.0} us",
+    let figures = [
         percentile(&mut frame_us, 0.5),
         percentile(&mut frame_us, 0.95),
         percentile(&mut update_us, 0.5),
+    ];
+    println!(
+        "render 200x60, {PROCESSES} processes: median {:.0} us/frame, p95 {:.0} us (target <= 2000 us); apply Interval: median {:.0} us",
+        figures[0], figures[1], figures[2],
     );
-    Ok(())
+    Ok(figures)
 }
 
-fn cpu_bench() -> anyhow::Result<()> {
+/// Median % of one CPU of the real greentop over `rounds` rounds.
+fn cpu_bench(rounds: usize) -> anyhow::Result<f64> {
     let greentop = std::env::current_exe()?.with_file_name("greentop");
     if !greentop.exists() {
         bail!(
@@ -91,19 +154,20 @@ fn cpu_bench() -> anyhow::Result<()> {
     if !status.success() {
         bail!("tmux new-session failed");
     }
-    let result = measure_pane(&session);
+    let result = measure_pane(&session, rounds);
     let _ = Command::new("tmux")
         .args(["kill-session", "-t", &session])
         .status();
-    let (cpu_pct, seconds) = result?;
+    let mut per_round = result?;
+    let cpu_pct = percentile(&mut per_round, 0.5);
     println!(
-        "steady state at 1 s refresh: greentop used {cpu_pct:.2} % of one CPU over {seconds:.0} s"
+        "steady state at 1 s refresh: greentop used {cpu_pct:.2} % of one CPU (median of {rounds} rounds of {ROUND_S} s: {per_round:.2?})"
     );
-    Ok(())
+    Ok(cpu_pct)
 }
 
-/// CPU % of the greentop in the pane, measured after a 5 s warm-up.
-fn measure_pane(session: &str) -> anyhow::Result<(f64, f64)> {
+/// CPU % of the greentop in the pane in each round, after a 5 s warm-up.
+fn measure_pane(session: &str, rounds: usize) -> anyhow::Result<Vec<f64>> {
     std::thread::sleep(Duration::from_secs(5));
     let out = Command::new("tmux")
         .args(["list-panes", "-t", session, "-F", "#{pane_pid}"])
@@ -112,31 +176,29 @@ fn measure_pane(session: &str) -> anyhow::Result<(f64, f64)> {
         .trim()
         .parse()
         .context("pane pid")?;
-    let (ticks0, t0) = (cpu_ticks(pid)?, Instant::now());
-    std::thread::sleep(Duration::from_secs(20));
-    let (ticks1, seconds) = (cpu_ticks(pid)?, t0.elapsed().as_secs_f64());
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok((100.0 * (ticks1 - ticks0) as f64 / hz / seconds, seconds))
+    let mut per_round = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let (cpu0, t0) = (cpu_ns(pid)?, Instant::now());
+        std::thread::sleep(Duration::from_secs(ROUND_S));
+        let (cpu1, wall) = (cpu_ns(pid)?, t0.elapsed().as_secs_f64());
+        per_round.push(100.0 * (cpu1 - cpu0) as f64 / 1e9 / wall);
+    }
+    Ok(per_round)
 }
 
-/// utime + stime of a process (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("greentop (pid {pid}) is not running"))?;
-    let after_comm = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let get = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
+/// CPU time of a process (all its threads, live and exited), ns: its CPU-time clock,
+/// `(~pid << 3) | CPUCLOCK_SCHED` as glibc's clock_getcpuclockid makes it.
+fn cpu_ns(pid: u32) -> anyhow::Result<u64> {
+    let clock = (!(pid as libc::clockid_t) << 3) | 2;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
-    Ok(get(11) + get(12))
+    // SAFETY: ts is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        bail!("greentop (pid {pid}) is not running");
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 fn percentile(values: &mut [f64], p: f64) -> f64 {

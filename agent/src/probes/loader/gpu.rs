@@ -1,13 +1,11 @@
 //! The loader's GPU part: the fd-table layout the NVIDIA ioctl counter follows (from
 //! BTF), the map sizes, the uprobe programs loaded and the ioctl counter attached.
 //! Nothing here fails the load: a GPU probe that cannot be set up is a note.
-use std::path::Path;
-
 use agent_common::{FileOffsets, names};
 use aya::EbpfLoader;
 
+use super::LoadOptions;
 use super::attach::{Attacher, attach_gpu_ioctl, load_gpu_uprobes};
-use super::{LoadOptions, btf};
 use crate::probes::gpu::{self, GpuProbeMode};
 
 /// What the loader set up for the GPU probes; `gpu::GpuProbes` takes it from here.
@@ -36,13 +34,9 @@ pub(super) fn size_gpu_maps<'a>(loader: &mut EbpfLoader<'a>, files: &'a FileOffs
 }
 
 /// The fd-to-inode path of the ioctl counter, from BTF, or why it is unknown.
-pub(super) fn gpu_file_offsets(have_btf: bool, btf_path: &Path) -> Result<FileOffsets, String> {
-    if !have_btf {
-        return Err("no kernel BTF to find the fd table's layout in".to_string());
-    }
-    btf::read_btf(btf_path)
-        .and_then(|blob| gpu::file_offsets(&blob))
-        .map_err(|err| format!("the fd table's layout is unknown ({err})"))
+pub(super) fn gpu_file_offsets(blob: Option<&[u8]>) -> Result<FileOffsets, String> {
+    let blob = blob.ok_or_else(|| "no kernel BTF to find the fd table's layout in".to_string())?;
+    gpu::file_offsets(blob).map_err(|err| format!("the fd table's layout is unknown ({err})"))
 }
 
 /// The GPU probes `opts.gpu.mode` asks for. Never fails the load: a GPU probe that

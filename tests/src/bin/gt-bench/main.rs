@@ -12,6 +12,10 @@
 //!
 //! `gt-bench gpu [ROUNDS] [CALLS]`: ns per probed CUDA call and per syscall with the
 //! GPU probes on, against unprobed calls in the same run (`gpu.rs`).
+//!
+//! `gt-bench versus [OPTIONS]`: greentop-agent side by side with a /proc poller,
+//! Scaphandre and CodeCarbon (`versus/`); `gt-bench table`: those results (and the log
+//! and live-view benchmarks') into docs/benchmarks.md (`table.rs`).
 use std::time::{Duration, Instant};
 
 use agent::probes::CpuLedger;
@@ -23,6 +27,8 @@ use anyhow::{Context, anyhow, bail};
 
 mod gpu;
 mod insitu;
+mod table;
+mod versus;
 
 struct Row {
     floor: Phase,
@@ -67,6 +73,8 @@ fn main() -> anyhow::Result<()> {
                 .context("CALLS")?;
             gpu::bench_gpu(rounds, calls)
         }
+        Some("versus") => versus::main(&args[1..]),
+        Some("table") => table::main(&args[1..]),
         Some("ticks") => {
             let idle = args
                 .get(1)
@@ -76,7 +84,8 @@ fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: gt-bench ebpf [ROUNDS] [SECS] | gt-bench wakers [ROUNDS] [SECS] [PROCESSES] \
-             | gt-bench ticks [IDLE_PROCESSES] | gt-bench gpu [ROUNDS] [CALLS]"
+             | gt-bench ticks [IDLE_PROCESSES] | gt-bench gpu [ROUNDS] [CALLS] \
+             | gt-bench versus [--help] | gt-bench table --doc FILE BLOCKS.json..."
         ),
     }
 }

@@ -1,11 +1,17 @@
-//! `cargo xtask bench`: dispatches to the benchmark binaries; with no target, lists them.
+//! `cargo xtask bench`: with no target, every group of the side-by-side table into
+//! docs/benchmarks.md (`all.rs`); `cargo xtask bench TARGET` runs one benchmark
+//! binary; `cargo xtask bench list` lists the targets.
 //!
-//! No setup step here: run `cargo xtask setup` (or `test`) once first.
+//! No toolchain setup here: run `cargo xtask setup` (or `test`) once first. The peers
+//! (Scaphandre, CodeCarbon) are installed under target/peers on first use (`peers.rs`).
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
 use crate::cmd;
+
+mod all;
+mod peers;
 
 /// Benchmark targets: name, what it measures.
 const TARGETS: &[(&str, &str)] = &[
@@ -34,6 +40,10 @@ const TARGETS: &[(&str, &str)] = &[
         "greentop-agent at 1 s: CPU with the log and the socket beside JSON lines only, and tick-to-socket latency (gt-bench-agent [SECS] [RUNS]; needs root)",
     ),
     (
+        "versus",
+        "greentop-agent beside a /proc poller, Scaphandre and CodeCarbon: overhead, short-lived work, accuracy, memory (gt-bench versus [OPTIONS]; needs root; installs the peers)",
+    ),
+    (
         "log",
         "binary log bytes per process-interval over a day of 500 processes, greentop report's time on it, and N runs of the reader's fuzz target (gt-bench-log [HOURS] [PROCESSES] [FUZZ_RUNS])",
     ),
@@ -41,12 +51,16 @@ const TARGETS: &[(&str, &str)] = &[
 
 pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
     let Some(target) = target else {
+        return all::run();
+    };
+    if target == "list" {
+        println!("cargo xtask bench: every group below, the table into docs/benchmarks.md");
         println!("benchmark targets (cargo xtask bench TARGET [ARGS]):");
         for (name, what) in TARGETS {
             println!("  {name:<8} {what}");
         }
         return Ok(ExitCode::SUCCESS);
-    };
+    }
     if !TARGETS.iter().any(|(name, _)| *name == target) {
         let names: Vec<&str> = TARGETS.iter().map(|(name, _)| *name).collect();
         bail!(
@@ -56,6 +70,9 @@ pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
     }
     // Each benchmark binary drives a sibling (gt-load, or greentop itself): build all
     // of its package's binaries in release mode first.
+    if target == "versus" {
+        peers::install()?;
+    }
     let (package, binary, bench_args): (&str, &str, Vec<&str>) = match target {
         "tui" => ("greentop", "gt-bench-tui", Vec::new()),
         "log" => ("greentop-tests", "gt-bench-log", Vec::new()),
@@ -64,8 +81,8 @@ pub fn run(target: Option<&str>, args: &[String]) -> Result<ExitCode> {
     };
     let mut build = cmd::command("cargo");
     build.args(["build", "--release", "--package", package, "--bins"]);
-    if target == "agent" {
-        // The daemon it measures.
+    if target == "agent" || target == "versus" {
+        // The daemon they measure.
         build.args(["--package", "greentop-agent"]);
     }
     eprintln!("==> {}", cmd::describe(&build));
