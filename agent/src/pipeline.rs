@@ -12,7 +12,7 @@ use crate::carbon::CarbonResolver;
 /// The merged settings a pipeline runs with (they live in `config`).
 pub use crate::config::Settings;
 use crate::config::{ConfigError, Overrides};
-use crate::energy::memory::{MemoryEstimate, page_bytes, resident_bytes};
+use crate::energy::memory::{MemoryEstimate, ResidentCache, page_bytes};
 use crate::energy::select::{SourceOptions, Sources};
 use crate::energy::summary::summarize;
 use crate::energy::{EnergyReading, Provenance};
@@ -118,6 +118,8 @@ pub struct Pipeline {
     /// Installed memory, bytes, for splitting estimated memory energy (0: unknown).
     mem_total_bytes: u64,
     page_bytes: u64,
+    /// Resident sizes, each re-read at most every few seconds.
+    resident: ResidentCache,
 }
 
 impl Pipeline {
@@ -146,6 +148,7 @@ impl Pipeline {
             users: UserNames::load(Path::new("/etc/passwd")),
             mem_total_bytes,
             page_bytes: page_bytes(),
+            resident: ResidentCache::default(),
         })
     }
 
@@ -214,9 +217,10 @@ impl Pipeline {
     }
 
     /// Resident memory of the processes that ran, read only when memory energy is
-    /// estimated (and so split by it): one `statm` per process that ran, none for idle
-    /// or exited ones.
-    fn resident(&self, sample: &LedgerSample, cpu: Option<&EnergyReading>) -> Resident {
+    /// estimated (and so split by it): `statm` of each process that ran, at most once
+    /// per [`RESIDENT_REFRESH`](crate::energy::memory::RESIDENT_REFRESH) each, none
+    /// for idle or exited ones.
+    fn resident(&mut self, sample: &LedgerSample, cpu: Option<&EnergyReading>) -> Resident {
         let estimated = cpu.is_some_and(|reading| {
             reading
                 .domains
@@ -226,13 +230,17 @@ impl Pipeline {
         if !estimated {
             return Resident::default();
         }
-        let root = &self.settings.procfs_root;
-        let by_pid = sample
+        let live = sample
             .processes
             .iter()
             .filter(|p| !p.exited)
-            .filter_map(|p| Some((p.tgid, resident_bytes(root, p.tgid, self.page_bytes)?)))
-            .collect();
+            .map(|p| (p.tgid, p.start_ns));
+        let by_pid = self.resident.update(
+            &self.settings.procfs_root,
+            self.page_bytes,
+            live,
+            sample.interval,
+        );
         Resident {
             by_pid,
             total_bytes: self.mem_total_bytes,

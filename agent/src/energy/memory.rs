@@ -1,6 +1,7 @@
 //! Memory power where no DRAM counter can be believed: installed memory × CodeCarbon's
 //! rule of thumb (3 W per 8 GiB), labelled `estimated-memory`; and the resident
 //! memory of a process, by which attribution splits it. Sources: docs/estimate.md.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -80,6 +81,58 @@ pub fn resident_bytes(procfs_root: &Path, pid: u32, page_bytes: u64) -> Option<u
     pages.checked_mul(page_bytes)
 }
 
+/// How long a process's resident size is used before its `statm` is read again.
+/// Resident memory moves slowly next to CPU time, and one `open` + `read` per
+/// process per interval was most of the agent's own CPU with 1,000 processes
+/// waking 10×/s (docs/benchmarks.md); the memory split is an estimate anyway.
+pub const RESIDENT_REFRESH: Duration = Duration::from_secs(5);
+
+/// Resident sizes of processes, each read from `statm` at most once per
+/// [`RESIDENT_REFRESH`] of the ledger's own time (the sum of its intervals, so the
+/// cache does not depend on when the agent got to run). Keyed by process identity:
+/// a reused pid is read afresh.
+#[derive(Debug, Default)]
+pub struct ResidentCache {
+    /// Ledger time so far.
+    now: Duration,
+    /// (tgid, start_ns) → (bytes, ledger time of the read).
+    read: HashMap<(u32, u64), (u64, Duration)>,
+}
+
+impl ResidentCache {
+    /// Bytes resident per pid of `processes` (tgid, start_ns) that still exist, for
+    /// an interval of `elapsed`; reads `statm` only for those not read within
+    /// [`RESIDENT_REFRESH`].
+    pub fn update(
+        &mut self,
+        procfs_root: &Path,
+        page_bytes: u64,
+        processes: impl IntoIterator<Item = (u32, u64)>,
+        elapsed: Duration,
+    ) -> HashMap<u32, u64> {
+        self.now += elapsed;
+        let now = self.now;
+        self.read
+            .retain(|_, (_, at)| now.saturating_sub(*at) < RESIDENT_REFRESH);
+        let mut by_pid = HashMap::new();
+        for key in processes {
+            let cached = self.read.get(&key).map(|&(bytes, _)| bytes);
+            let bytes = match cached {
+                Some(bytes) => bytes,
+                None => match resident_bytes(procfs_root, key.0, page_bytes) {
+                    Some(bytes) => {
+                        self.read.insert(key, (bytes, now));
+                        bytes
+                    }
+                    None => continue,
+                },
+            };
+            by_pid.insert(key.0, bytes);
+        }
+        by_pid
+    }
+}
+
 /// The page size, for `statm`.
 pub fn page_bytes() -> u64 {
     // SAFETY: sysconf has no memory effects; _SC_PAGESIZE is always supported.
@@ -136,5 +189,39 @@ mod tests {
         assert_eq!(resident_bytes(dir.path(), 43, 4096), None);
         let own = resident_bytes(Path::new("/proc"), std::process::id(), page_bytes());
         assert!(own.is_some_and(|bytes| bytes > 0), "{own:?}");
+    }
+
+    #[test]
+    fn resident_sizes_are_read_again_only_after_the_refresh_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("42")).unwrap();
+        let statm = |pages: u64| {
+            std::fs::write(
+                dir.path().join("42/statm"),
+                format!("1000 {pages} 30 1 0 400 0\n"),
+            )
+            .unwrap();
+        };
+        statm(250);
+        let mut cache = ResidentCache::default();
+        let second = Duration::from_secs(1);
+        let mut at = |key: (u32, u64), elapsed| cache.update(dir.path(), 4096, [key], elapsed);
+        assert_eq!(at((42, 7), second).get(&42), Some(&1_024_000));
+        statm(500);
+        for _ in 0..4 {
+            assert_eq!(at((42, 7), second).get(&42), Some(&1_024_000), "cached");
+        }
+        assert_eq!(
+            at((42, 7), second).get(&42),
+            Some(&2_048_000),
+            "5 s on: read again"
+        );
+        statm(100);
+        assert_eq!(
+            at((42, 9), second).get(&42),
+            Some(&409_600),
+            "a reused pid is another process"
+        );
+        assert_eq!(at((43, 1), second).get(&43), None, "no statm: absent");
     }
 }
