@@ -67,7 +67,8 @@ fn has_codecarbon(python: &Path) -> bool {
 }
 
 /// Runs an installing command with its output in `peers/NAME-install.log`; on
-/// failure writes `peers/NAME.why` (the command and the log's last line) and
+/// failure writes `peers/NAME.why` (the command and the log's first `error` line,
+/// else its last line) and
 /// returns false; on success removes an old `NAME.why`.
 fn attempt(peers: &Path, name: &str, install: &mut Command) -> Result<bool> {
     let log_path = peers.join(format!("{name}-install.log"));
@@ -86,11 +87,12 @@ fn attempt(peers: &Path, name: &str, install: &mut Command) -> Result<bool> {
         }
         Ok(status) => {
             let text = fs::read_to_string(&log_path).unwrap_or_default();
-            let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+            let first_error = text.lines().find(|l| l.trim_start().starts_with("error"));
+            let last = text.lines().rfind(|l| !l.trim().is_empty());
             format!(
                 "`{}` failed ({status}): {}",
                 cmd::describe(install),
-                last.trim()
+                first_error.or(last).unwrap_or("").trim()
             )
         }
         Err(error) => format!("`{}` could not start: {error}", cmd::describe(install)),
@@ -110,7 +112,10 @@ mod tests {
         let peers = std::env::temp_dir().join(format!("xtask-peers-{}", std::process::id()));
         fs::create_dir_all(&peers).unwrap();
         let mut failing = Command::new("sh");
-        failing.args(["-c", "echo 'error: no network'; exit 3"]);
+        failing.args([
+            "-c",
+            "echo compiling; echo 'error: no network'; echo 'more'; exit 3",
+        ]);
         assert!(!attempt(&peers, "tool", &mut failing).unwrap());
         let why = fs::read_to_string(peers.join("tool.why")).unwrap();
         assert!(
