@@ -169,8 +169,8 @@ fn mkfifo(path: &Path) {
 /// Copies a fixture tree (symlinks as symlinks) into `dst`.
 pub fn copy_tree(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).expect("create fixture dir"); // ok: test fixture
-    for entry in std::fs::read_dir(src).expect("read fixture dir").flatten() {
-        // ok: test fixture
+    let entries = std::fs::read_dir(src).expect("read fixture dir"); // ok: test fixture
+    for entry in entries.flatten() {
         let to = dst.join(entry.file_name());
         let file_type = entry.file_type().expect("fixture entry type"); // ok: test fixture
         if file_type.is_symlink() {
