@@ -140,11 +140,16 @@ fn choose_feed(
     }
     let opts = common.pipeline_options();
     let ledger = open_ledger(&opts)?;
-    let configured = configured_socket(&settings.config, Path::new(SYSTEM_CONFIG));
     let mut note = None;
-    if let (Fidelity::Procfs { reason }, LedgerChoice::Auto, Some((path, config))) =
-        (ledger.fidelity(), common.ledger, &configured)
-    {
+    // The configs are read for a socket only when the probes could not be loaded.
+    let fallback = match (ledger.fidelity(), common.ledger) {
+        (Fidelity::Procfs { reason }, LedgerChoice::Auto) => {
+            configured_socket(&settings.config, Path::new(SYSTEM_CONFIG))
+                .map(|found| (reason, found))
+        }
+        _ => None,
+    };
+    if let Some((reason, (path, config))) = &fallback {
         let mut notes = vec![format!(
             "the probes could not be loaded, so greentop-agent's socket from {config} \
              ([agent] socket) measured the run; the probes: {reason}"
