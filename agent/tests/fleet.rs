@@ -28,6 +28,24 @@ fn scrape(agent: &Agent) -> (String, Vec<Sample>) {
     (body, parsed)
 }
 
+/// Scrapes until the metrics output has applied more than `after` intervals; the
+/// text, the samples and that count.
+fn scrape_past(agent: &Agent, after: usize) -> (String, Vec<Sample>, usize) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (text, all) = scrape(agent);
+        let applied = sum(&all, "greentop_agent_intervals_total", &[]) as usize;
+        if applied > after {
+            return (text, all, applied);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the metrics applied no interval past {after} in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
@@ -49,14 +67,12 @@ fn a_live_scrape_holds_what_the_intervals_measured_and_passes_promtool() {
     command.arg(sysfs.path()).arg("--config").arg(&config);
     let agent = Agent::start(command);
     let mut intervals = vec![agent.interval()];
-    // The first scrape sees every node counter at 0 (held back until scraped once).
-    let (_, first) = scrape(&agent);
-    let applied = sum(&first, "greentop_agent_intervals_total", &[]) as usize;
-    while intervals.len() <= applied {
-        intervals.push(agent.interval());
-    }
-    let (text, all) = scrape(&agent);
-    let applied = sum(&all, "greentop_agent_intervals_total", &[]) as usize;
+    // The first scrape after an interval reached the metrics sees every node counter
+    // at 0 (held back until scraped once); an interval applied after it releases
+    // what was held back. The metrics may run behind the JSON lines on a loaded
+    // machine, so both are waited for by what the scrape says it applied.
+    let (_, _, seen) = scrape_past(&agent, 0);
+    let (text, all, applied) = scrape_past(&agent, seen);
     while intervals.len() < applied {
         intervals.push(agent.interval());
     }
